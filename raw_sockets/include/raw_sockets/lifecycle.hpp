@@ -1,0 +1,57 @@
+/// \file
+/// \brief Stopping cleanly: SIGINT/SIGTERM as an event, and removing the socket file we made.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "raw_sockets/socket.hpp"
+
+namespace raw_sockets {
+
+/// Turns SIGINT and SIGTERM into something a server can wait for.
+///
+/// The handler only writes a byte to a pipe (the self-pipe trick: write() is
+/// async-signal-safe, almost nothing else is), so the server's main loop sees the request
+/// between clients, finishes the client in hand, and runs its destructors, which remove
+/// its socket file. One instance per process; the old handlers return on destruction.
+class StopSignals {
+public:
+    StopSignals();
+    ~StopSignals();
+    StopSignals(const StopSignals&) = delete;
+    StopSignals& operator=(const StopSignals&) = delete;
+
+    /// True once SIGINT or SIGTERM has arrived.
+    bool requested() const noexcept;
+    /// A descriptor that becomes readable when a stop is requested (for poll/epoll loops).
+    int event_fd() const noexcept;
+    /// Waits until `socket` is readable (for a listener: a client is waiting) and returns
+    /// true, or returns false as soon as a stop is requested.
+    bool wait_readable(const Socket& socket) const;
+};
+
+/// Removes a Unix socket file when the server that created it is done.
+///
+/// bind() creates the file and close() does not remove it: without an unlink() it stays
+/// behind, and the next bind() fails with EADDRINUSE (chapter 01). This removes the file
+/// only if it is still the very socket this process bound (same device and inode) and only
+/// in the process that bound it, never in a forked child.
+class SocketFileCleanup {
+public:
+    /// Remembers the socket file of `listener`; does nothing for other address kinds.
+    explicit SocketFileCleanup(const Socket& listener);
+    /// Removes the file if it is still ours.
+    ~SocketFileCleanup();
+    SocketFileCleanup(const SocketFileCleanup&) = delete;
+    SocketFileCleanup& operator=(const SocketFileCleanup&) = delete;
+
+private:
+    std::string path_;  // empty: nothing to remove
+    dev_t device_ = 0;
+    ino_t inode_ = 0;
+    pid_t owner_ = 0;
+};
+
+}  // namespace raw_sockets

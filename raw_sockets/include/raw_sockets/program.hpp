@@ -1,0 +1,24 @@
+/// \file
+/// \brief What every course program's main() shares: argument checks and one-line errors.
+#pragma once
+
+#include <functional>
+#include <span>
+#include <stdexcept>
+#include <string_view>
+
+namespace raw_sockets {
+
+/// Thrown for a wrong command line; run_program() prints the usage and exits 2.
+class UsageError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// Runs `body` with the arguments after the program name. Any exception becomes exactly one
+/// line on stderr, `program: what went wrong`, and a non-zero exit status: 2 for a
+/// UsageError (followed by `usage`), 1 for anything else. Only here does a program exit.
+int run_program(int argc, char** argv, std::string_view usage,
+                const std::function<int(std::span<char*> args)>& body);
+
+}  // namespace raw_sockets

@@ -1,0 +1,104 @@
+/// \file
+/// \brief Socket, and the calls that make one: listen_on(), connect_to(), accept_connection().
+///
+/// Every function here works for every address form, which is what lets the Unix and the TCP
+/// versions of a program be one program. Every descriptor is created close-on-exec, so a
+/// child started with exec() inherits none by accident.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "raw_sockets/address.hpp"
+#include "raw_sockets/fd.hpp"
+
+namespace raw_sockets {
+
+/// A socket descriptor together with the name used in its error messages.
+///
+/// The I/O calls are members so that a failure can say which socket failed:
+/// `send(unix:/tmp/a.sock): EPIPE (Broken pipe)`.
+class Socket {
+public:
+    /// An empty Socket.
+    Socket() = default;
+    /// Takes ownership of `fd`; `name` is how errors will refer to it.
+    Socket(Fd fd, std::string name) : fd_(std::move(fd)), name_(std::move(name)) {}
+
+    /// The descriptor number (still owned by this Socket).
+    int native_handle() const noexcept { return fd_.get(); }
+    /// The owned descriptor.
+    const Fd& fd() const noexcept { return fd_; }
+    /// The name used in error messages: an address, or an address and a role.
+    const std::string& name() const noexcept { return name_; }
+    /// True when this holds a descriptor.
+    explicit operator bool() const noexcept { return static_cast<bool>(fd_); }
+
+    /// One send() with MSG_NOSIGNAL, retried on EINTR. Returns how many bytes the kernel
+    /// took, which may be fewer than offered.
+    std::size_t send_some(std::span<const std::byte> data);
+    /// Sends every byte, looping over short writes. A closed peer gives SocketError(EPIPE),
+    /// never a SIGPIPE that would kill the process.
+    void send_all(std::span<const std::byte> data);
+    /// send_all() for text.
+    void send_all(std::string_view text);
+
+    /// One recv(), retried on EINTR. Returns the number of bytes read; 0 means the peer
+    /// will send no more (end of stream).
+    std::size_t recv_some(std::span<std::byte> buffer);
+    /// Fills `buffer` completely, looping over short reads. Returns false if the stream ended
+    /// before the first byte; throws ProtocolError if it ended part way.
+    bool recv_exact(std::span<std::byte> buffer);
+
+    /// Half-close: tells the peer we will send no more (it reads end of stream) while we
+    /// can still receive its answer.
+    void shutdown_write();
+    /// Closes now rather than at destruction.
+    void close() noexcept { fd_.reset(); }
+
+private:
+    Fd fd_;
+    std::string name_;
+};
+
+/// Options for listen_on().
+struct ListenOptions {
+    int type = SOCK_STREAM;      ///< SOCK_STREAM, or SOCK_SEQPACKET / SOCK_DGRAM over Unix
+    int backlog = SOMAXCONN;     ///< queue of connections not yet accepted
+    bool reuse_address = true;   ///< SO_REUSEADDR on TCP: rebind while old connections linger
+};
+
+/// socket(), bind() and listen() on `address` (for SOCK_DGRAM, no listen()). For `fd:N`,
+/// adopts the inherited descriptor after checking that it is a listening socket.
+/// Throws SocketError naming the call that failed and the address.
+Socket listen_on(const Address& address, const ListenOptions& options = {});
+
+/// socket() and connect() to `address`, retrying EINTR. Throws SocketError; a Unix path
+/// with no server behind it gives ECONNREFUSED (stale file) or ENOENT (no file).
+Socket connect_to(const Address& address, int type = SOCK_STREAM);
+
+/// Accepts one connection, retrying EINTR and ECONNABORTED (a client that gave up while
+/// queued is not the server's error). The result is named after the peer.
+Socket accept_connection(const Socket& listener);
+
+/// A connected pair of Unix sockets of `type` (socketpair()), named "pair:0" and "pair:1".
+std::pair<Socket, Socket> socket_pair(int type = SOCK_STREAM);
+
+/// The address the socket is bound to (getsockname()): how a server learns the port that
+/// port 0 picked.
+Address local_address(const Socket& socket);
+
+/// The address of the connected peer (getpeername()).
+Address peer_address(const Socket& socket);
+
+/// Bytes of text as the std::byte span the I/O calls take.
+inline std::span<const std::byte> as_bytes(std::string_view text) noexcept {
+    return std::as_bytes(std::span(text.data(), text.size()));
+}
+
+}  // namespace raw_sockets

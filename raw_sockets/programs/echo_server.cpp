@@ -1,0 +1,36 @@
+// echo_server: accepts one client at a time and sends back every byte it receives.
+//
+// Chapter 01 runs it on a Unix socket, chapter 02 on TCP: it is the same program, because
+// only the address differs. Its other half is echo_client.cpp.
+//
+//   echo_server unix:/tmp/echo.sock     (or 127.0.0.1:7000, [::1]:0, unix:@echo)
+//
+// It prints `listening on ADDRESS` to stderr once clients can connect, and on SIGINT or
+// SIGTERM finishes the client in hand, removes its socket file and exits 0.
+#include <iostream>
+
+#include "raw_sockets/raw_sockets.hpp"
+
+using namespace raw_sockets;
+
+int main(int argc, char** argv) {
+    return run_program(argc, argv, "ADDRESS", [](std::span<char*> args) {
+        if (args.size() != 1) throw UsageError("expected one address");
+        //! [server]
+        const Address address = Address::parse(args[0]);
+        StopSignals stop;                     // SIGINT/SIGTERM end the loop below
+        Socket listener = listen_on(address);  // socket() + bind() + listen()
+        SocketFileCleanup cleanup(listener);   // bind() made a file; remove it on the way out
+        std::cerr << "listening on " << listener.name() << std::endl;
+
+        while (stop.wait_readable(listener)) {  // a client is waiting, or we were told to stop
+            Socket client = accept_connection(listener);
+            const std::size_t echoed = echo_until_eof(client);
+            std::cerr << "client " << client.name() << " done, " << echoed << " bytes echoed"
+                      << std::endl;
+        }  // each client Socket closes as it goes out of scope
+        //! [server]
+        std::cerr << "stopping" << std::endl;
+        return 0;
+    });
+}

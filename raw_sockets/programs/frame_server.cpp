@@ -1,0 +1,36 @@
+// frame_server: answers each length-prefixed message with "got N bytes: " and the message.
+//
+// Messages keep their boundaries over a byte stream because each one carries its length
+// (send_frame/recv_frame in framing.hpp). Its other half is frame_client.cpp. Chapter 03.
+//
+//   frame_server unix:/tmp/frames.sock
+#include <iostream>
+
+#include "raw_sockets/raw_sockets.hpp"
+
+using namespace raw_sockets;
+
+int main(int argc, char** argv) {
+    return run_program(argc, argv, "ADDRESS", [](std::span<char*> args) {
+        if (args.size() != 1) throw UsageError("expected one address");
+        StopSignals stop;
+        Socket listener = listen_on(Address::parse(args[0]));
+        SocketFileCleanup cleanup(listener);
+        std::cerr << "listening on " << listener.name() << std::endl;
+        while (stop.wait_readable(listener)) {
+            Socket client = accept_connection(listener);
+            try {
+                //! [serve-frames]
+                while (const auto message = recv_frame(client)) {
+                    send_frame(client, "got " + std::to_string(message->size()) +
+                                           " bytes: " + *message);
+                }
+                //! [serve-frames]
+            } catch (const ProtocolError& error) {
+                // A client that breaks the framing loses its connection, not the server.
+                std::cerr << "dropping " << client.name() << ": " << error.what() << std::endl;
+            }
+        }
+        return 0;
+    });
+}

@@ -1,0 +1,23 @@
+// The echo service. Chapter 01's exercise (lessons/01-first-unix-socket/exercise/echo.cpp)
+// replaces this file.
+#include "raw_sockets/echo.hpp"
+
+#include <array>
+
+namespace raw_sockets {
+
+//! [echo]
+std::size_t echo_until_eof(Socket& connection) {
+    std::array<std::byte, 16 * 1024> buffer;
+    std::size_t total = 0;
+    for (;;) {
+        const std::size_t received = connection.recv_some(buffer);
+        if (received == 0) return total;  // the client shut down its sending side
+        // recv() returns whatever has arrived, so echo exactly that many bytes.
+        connection.send_all(std::span(buffer).first(received));
+        total += received;
+    }
+}
+//! [echo]
+
+}  // namespace raw_sockets

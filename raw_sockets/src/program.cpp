@@ -1,0 +1,25 @@
+#include "raw_sockets/program.hpp"
+
+#include <cstring>
+#include <exception>
+#include <iostream>
+
+namespace raw_sockets {
+
+int run_program(int argc, char** argv, std::string_view usage,
+                const std::function<int(std::span<char*> args)>& body) {
+    const char* slash = argc > 0 ? std::strrchr(argv[0], '/') : nullptr;
+    const char* program = argc > 0 ? (slash != nullptr ? slash + 1 : argv[0]) : "program";
+    try {
+        return body(std::span<char*>(argv + 1, argc > 0 ? static_cast<std::size_t>(argc - 1) : 0));
+    } catch (const UsageError& error) {
+        std::cerr << program << ": " << error.what() << "\nusage: " << program << ' ' << usage
+                  << '\n';
+        return 2;
+    } catch (const std::exception& error) {
+        std::cerr << program << ": " << error.what() << '\n';
+        return 1;
+    }
+}
+
+}  // namespace raw_sockets
