@@ -5,10 +5,10 @@
 //
 //   echo_client unix:/tmp/echo.sock hello there    (sends "hello there\n")
 //   echo_client 127.0.0.1:7000 < file              (sends standard input)
+#include <unistd.h>
 #include <array>
 #include <iostream>
 #include <string>
-#include <unistd.h>
 
 #include "raw_sockets/raw_sockets.hpp"
 

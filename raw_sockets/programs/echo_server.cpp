@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
         if (args.size() != 1) throw UsageError("expected one address");
         //! [server]
         const Address address = Address::parse(args[0]);
-        StopSignals stop;                     // SIGINT/SIGTERM end the loop below
+        StopSignals stop;                      // SIGINT/SIGTERM end the loop below
         Socket listener = listen_on(address);  // socket() + bind() + listen()
         SocketFileCleanup cleanup(listener);   // bind() made a file; remove it on the way out
         std::cerr << "listening on " << listener.name() << std::endl;

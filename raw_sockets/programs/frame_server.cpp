@@ -22,8 +22,8 @@ int main(int argc, char** argv) {
             try {
                 //! [serve-frames]
                 while (const auto message = recv_frame(client)) {
-                    send_frame(client, "got " + std::to_string(message->size()) +
-                                           " bytes: " + *message);
+                    send_frame(client,
+                               "got " + std::to_string(message->size()) + " bytes: " + *message);
                 }
                 //! [serve-frames]
             } catch (const ProtocolError& error) {

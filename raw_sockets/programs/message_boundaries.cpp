@@ -24,11 +24,12 @@ void show_reads(const char* label, int type) {
     std::array<char, 64> buffer;
     for (int read = 1;; ++read) {
         // MSG_DONTWAIT: everything was sent already, so stop when nothing is left.
-        const ssize_t n = ::recv(reader.native_handle(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+        const ssize_t n =
+            ::recv(reader.native_handle(), buffer.data(), buffer.size(), MSG_DONTWAIT);
         if (n < 0 && errno == EAGAIN) break;
         if (n < 0) throw_errno("recv", reader.name());
-        std::cout << "  read " << read << ": \"" << std::string(buffer.data(), static_cast<std::size_t>(n))
-                  << "\"\n";
+        std::cout << "  read " << read << ": \""
+                  << std::string(buffer.data(), static_cast<std::size_t>(n)) << "\"\n";
     }
 }
 

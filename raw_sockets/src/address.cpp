@@ -17,7 +17,9 @@ namespace raw_sockets {
 
 namespace {
 
-std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+std::string quoted(std::string_view text) {
+    return "'" + std::string(text) + "'";
+}
 
 }  // namespace
 
@@ -32,9 +34,8 @@ Address make_unix_address(std::string_view name, bool abstract) {
     address.kind_ = abstract ? Address::Kind::unix_abstract : Address::Kind::unix_path;
     // Counting only the bytes in use matters for abstract names: every byte up to the
     // length is part of the name, trailing NULs included.
-    address.length_ =
-        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + offset + name.size() +
-                               (abstract ? 0 : 1));
+    address.length_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + offset +
+                                             name.size() + (abstract ? 0 : 1));
     return address;
 }
 
@@ -137,7 +138,9 @@ int Address::family() const noexcept {
     return AF_UNSPEC;
 }
 
-bool Address::is_unix() const noexcept { return family() == AF_UNIX; }
+bool Address::is_unix() const noexcept {
+    return family() == AF_UNIX;
+}
 
 std::string_view Address::unix_name() const noexcept {
     const auto& un = reinterpret_cast<const sockaddr_un&>(storage_);

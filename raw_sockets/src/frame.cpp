@@ -18,9 +18,8 @@ void send_frame(Socket& socket, std::string_view payload) {
         throw std::length_error("send_frame: payload larger than 4 GiB");
     }
     const auto length = static_cast<std::uint32_t>(payload.size());
-    const std::array<std::byte, 4> header = {
-        std::byte(length >> 24), std::byte(length >> 16), std::byte(length >> 8),
-        std::byte(length)};
+    const std::array<std::byte, 4> header = {std::byte(length >> 24), std::byte(length >> 16),
+                                             std::byte(length >> 8), std::byte(length)};
     socket.send_all(header);
     socket.send_all(payload);
 }

@@ -21,8 +21,7 @@ namespace {
 std::uint16_t parse_port(std::string_view text, std::string_view port) {
     unsigned value = 0;
     const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (port.empty() || error != std::errc() || end != port.data() + port.size() ||
-        value > 65535) {
+    if (port.empty() || error != std::errc() || end != port.data() + port.size() || value > 65535) {
         bad(text, "port '" + std::string(port) + "' is not a number from 0 to 65535");
     }
     return static_cast<std::uint16_t>(value);

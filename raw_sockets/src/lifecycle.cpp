@@ -19,7 +19,8 @@ namespace {
 volatile sig_atomic_t stop_requested = 0;
 int stop_pipe[2] = {-1, -1};
 bool installed = false;
-struct sigaction previous_int{}, previous_term{};
+struct sigaction previous_int {
+}, previous_term{};
 
 void on_stop_signal(int) {
     const int saved = errno;  // a handler must not disturb the errno of the code it interrupted
@@ -35,7 +36,7 @@ StopSignals::StopSignals() {
     if (installed) throw std::logic_error("StopSignals: only one instance per process");
     if (::pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) throw_errno("pipe2", "stop signals");
     stop_requested = 0;
-    struct sigaction action{};
+    struct sigaction action {};
     action.sa_handler = on_stop_signal;
     sigemptyset(&action.sa_mask);
     action.sa_flags = SA_RESTART;  // blocking recv/send resume; poll() returns EINTR anyway
@@ -53,9 +54,13 @@ StopSignals::~StopSignals() {
     installed = false;
 }
 
-bool StopSignals::requested() const noexcept { return stop_requested != 0; }
+bool StopSignals::requested() const noexcept {
+    return stop_requested != 0;
+}
 
-int StopSignals::event_fd() const noexcept { return stop_pipe[0]; }
+int StopSignals::event_fd() const noexcept {
+    return stop_pipe[0];
+}
 
 bool StopSignals::wait_readable(const Socket& socket) const {
     pollfd fds[2] = {{.fd = socket.native_handle(), .events = POLLIN, .revents = 0},
@@ -74,7 +79,7 @@ bool StopSignals::wait_readable(const Socket& socket) const {
 SocketFileCleanup::SocketFileCleanup(const Socket& listener) {
     const Address bound = local_address(listener);
     if (bound.kind() != Address::Kind::unix_path) return;  // no file: nothing to clean
-    struct stat info{};
+    struct stat info {};
     if (::lstat(std::string(bound.unix_name()).c_str(), &info) != 0 || !S_ISSOCK(info.st_mode)) {
         return;
     }
@@ -86,7 +91,7 @@ SocketFileCleanup::SocketFileCleanup(const Socket& listener) {
 
 SocketFileCleanup::~SocketFileCleanup() {
     if (path_.empty() || ::getpid() != owner_) return;
-    struct stat info{};
+    struct stat info {};
     // Another server may have replaced the file since: then it is theirs, not ours.
     if (::lstat(path_.c_str(), &info) == 0 && S_ISSOCK(info.st_mode) && info.st_dev == device_ &&
         info.st_ino == inode_) {

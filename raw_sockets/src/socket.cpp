@@ -32,7 +32,9 @@ void Socket::send_all(std::span<const std::byte> data) {
 }
 //! [send-all]
 
-void Socket::send_all(std::string_view text) { send_all(as_bytes(text)); }
+void Socket::send_all(std::string_view text) {
+    send_all(as_bytes(text));
+}
 
 std::size_t Socket::recv_some(std::span<std::byte> buffer) {
     for (;;) {
@@ -49,9 +51,8 @@ bool Socket::recv_exact(std::span<std::byte> buffer) {
         const std::size_t received = recv_some(buffer.subspan(filled));
         if (received == 0) {
             if (filled == 0) return false;  // a clean end between messages
-            throw ProtocolError("recv(" + name_ + "): peer closed after " +
-                                std::to_string(filled) + " of " + std::to_string(buffer.size()) +
-                                " bytes");
+            throw ProtocolError("recv(" + name_ + "): peer closed after " + std::to_string(filled) +
+                                " of " + std::to_string(buffer.size()) + " bytes");
         }
         filled += received;
     }
@@ -132,7 +133,8 @@ Socket listen_on(const Address& address, const ListenOptions& options) {
 
 Socket connect_to(const Address& address, int type) {
     const std::string name = address.to_string();
-    if (address.kind() == Address::Kind::inherited_fd || address.kind() == Address::Kind::unix_unnamed) {
+    if (address.kind() == Address::Kind::inherited_fd ||
+        address.kind() == Address::Kind::unix_unnamed) {
         throw SocketError("connect", name + ", which is not an address one can connect to", EINVAL);
     }
     Fd fd = open_socket(address, type);

@@ -8,7 +8,7 @@ namespace test_support {
 /// A fresh directory under /tmp (short, unlike most test frameworks' temp dirs, because
 /// sun_path holds 108 bytes), removed with everything in it when the object goes.
 class TempDir {
-public:
+  public:
     TempDir();
     ~TempDir();
     TempDir(const TempDir&) = delete;
@@ -20,7 +20,7 @@ public:
     /// `unix:path()/name`, the course's address syntax.
     std::string unix_address(const std::string& name) const { return "unix:" + file(name); }
 
-private:
+  private:
     std::string path_;
 };
 

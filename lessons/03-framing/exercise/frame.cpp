@@ -20,7 +20,8 @@ void send_frame(Socket& socket, std::string_view payload) {
     (void)payload;
     // TODO(lesson03): the 4-byte big-endian length, then the payload.
     throw std::logic_error(
-        "TODO(lesson03): send_frame() is not written yet: edit lessons/03-framing/exercise/frame.cpp");
+        "TODO(lesson03): send_frame() is not written yet: edit "
+        "lessons/03-framing/exercise/frame.cpp");
 }
 
 std::optional<std::string> recv_frame(Socket& socket, std::size_t max_size) {
@@ -28,7 +29,8 @@ std::optional<std::string> recv_frame(Socket& socket, std::size_t max_size) {
     (void)max_size;
     // TODO(lesson03): header with recv_exact, length check, then the payload.
     throw std::logic_error(
-        "TODO(lesson03): recv_frame() is not written yet: edit lessons/03-framing/exercise/frame.cpp");
+        "TODO(lesson03): recv_frame() is not written yet: edit "
+        "lessons/03-framing/exercise/frame.cpp");
 }
 
 }  // namespace raw_sockets

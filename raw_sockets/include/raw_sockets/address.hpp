@@ -26,7 +26,7 @@ inline constexpr std::size_t max_unix_path_length = 107;
 
 /// A socket address in one of the course's forms; see the table in address.hpp.
 class Address {
-public:
+  public:
     /// Which form an Address has.
     enum class Kind {
         unix_path,      ///< `unix:/path`: a socket file in the filesystem
@@ -66,7 +66,7 @@ public:
     /// Same kind and same bytes.
     friend bool operator==(const Address& a, const Address& b) noexcept;
 
-private:
+  private:
     friend Address make_unix_address(std::string_view name, bool abstract);
     friend Address make_fd_address(int fd);
 

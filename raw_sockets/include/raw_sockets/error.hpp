@@ -18,7 +18,7 @@ std::string errno_name(int error_number);
 
 /// A system call failed. code() holds the errno; what() names the call and the address.
 class SocketError : public std::system_error {
-public:
+  public:
     /// \param operation   the call that failed, such as "bind" or "connect"
     /// \param address     the address it was applied to, in the course's address syntax
     /// \param error_number the errno it set
@@ -31,7 +31,7 @@ public:
     /// `operation(address): ENAME (description)`, without std::system_error's extra suffix.
     const char* what() const noexcept override { return message_.c_str(); }
 
-private:
+  private:
     std::string operation_;
     std::string address_;
     std::string message_;
@@ -42,13 +42,13 @@ private:
 
 /// An address could not be parsed or does not fit; what() names the bad part.
 class AddressError : public std::invalid_argument {
-public:
+  public:
     using std::invalid_argument::invalid_argument;
 };
 
 /// The peer broke the framing rules: it closed mid-message, or sent something too large.
 class ProtocolError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 

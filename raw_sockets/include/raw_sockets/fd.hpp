@@ -9,7 +9,7 @@ namespace raw_sockets {
 /// Owns one file descriptor and closes it exactly once. Move-only, so a descriptor can change
 /// hands (returned from a function, stored in a container) but never be closed twice.
 class Fd {
-public:
+  public:
     /// An empty Fd that owns nothing.
     Fd() noexcept = default;
     /// Takes ownership of `fd` (which may be -1 for "nothing").
@@ -34,7 +34,7 @@ public:
     /// Closes the current descriptor (if any) and takes ownership of `fd`.
     void reset(int fd = -1) noexcept;
 
-private:
+  private:
     int fd_ = -1;
 };
 

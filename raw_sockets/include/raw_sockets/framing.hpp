@@ -32,7 +32,7 @@ void send_line(Socket& socket, std::string_view line);
 
 /// Reads '\n'-terminated lines from a socket, buffering what arrives past the newline.
 class LineReader {
-public:
+  public:
     /// Reads from `socket`, which must outlive the reader; lines longer than `max_line`
     /// bytes are refused with ProtocolError rather than buffered without end.
     explicit LineReader(Socket& socket, std::size_t max_line = 64 * 1024)
@@ -42,7 +42,7 @@ public:
     /// ProtocolError when it ends inside one or the line is too long.
     std::optional<std::string> read_line();
 
-private:
+  private:
     Socket& socket_;
     std::size_t max_line_;
     std::string buffer_;  // bytes received but not yet returned

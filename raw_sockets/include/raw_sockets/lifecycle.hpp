@@ -17,7 +17,7 @@ namespace raw_sockets {
 /// between clients, finishes the client in hand, and runs its destructors, which remove
 /// its socket file. One instance per process; the old handlers return on destruction.
 class StopSignals {
-public:
+  public:
     StopSignals();
     ~StopSignals();
     StopSignals(const StopSignals&) = delete;
@@ -39,7 +39,7 @@ public:
 /// only if it is still the very socket this process bound (same device and inode) and only
 /// in the process that bound it, never in a forked child.
 class SocketFileCleanup {
-public:
+  public:
     /// Remembers the socket file of `listener`; does nothing for other address kinds.
     explicit SocketFileCleanup(const Socket& listener);
     /// Removes the file if it is still ours.
@@ -47,7 +47,7 @@ public:
     SocketFileCleanup(const SocketFileCleanup&) = delete;
     SocketFileCleanup& operator=(const SocketFileCleanup&) = delete;
 
-private:
+  private:
     std::string path_;  // empty: nothing to remove
     dev_t device_ = 0;
     ino_t inode_ = 0;

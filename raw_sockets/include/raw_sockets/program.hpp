@@ -11,7 +11,7 @@ namespace raw_sockets {
 
 /// Thrown for a wrong command line; run_program() prints the usage and exits 2.
 class UsageError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 

@@ -24,7 +24,7 @@ namespace raw_sockets {
 /// The I/O calls are members so that a failure can say which socket failed:
 /// `send(unix:/tmp/a.sock): EPIPE (Broken pipe)`.
 class Socket {
-public:
+  public:
     /// An empty Socket.
     Socket() = default;
     /// Takes ownership of `fd`; `name` is how errors will refer to it.
@@ -61,16 +61,16 @@ public:
     /// Closes now rather than at destruction.
     void close() noexcept { fd_.reset(); }
 
-private:
+  private:
     Fd fd_;
     std::string name_;
 };
 
 /// Options for listen_on().
 struct ListenOptions {
-    int type = SOCK_STREAM;      ///< SOCK_STREAM, or SOCK_SEQPACKET / SOCK_DGRAM over Unix
-    int backlog = SOMAXCONN;     ///< queue of connections not yet accepted
-    bool reuse_address = true;   ///< SO_REUSEADDR on TCP: rebind while old connections linger
+    int type = SOCK_STREAM;     ///< SOCK_STREAM, or SOCK_SEQPACKET / SOCK_DGRAM over Unix
+    int backlog = SOMAXCONN;    ///< queue of connections not yet accepted
+    bool reuse_address = true;  ///< SO_REUSEADDR on TCP: rebind while old connections linger
 };
 
 /// socket(), bind() and listen() on `address` (for SOCK_DGRAM, no listen()). For `fd:N`,
