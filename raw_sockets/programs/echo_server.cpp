@@ -25,9 +25,15 @@ int main(int argc, char** argv) {
 
         while (stop.wait_readable(listener)) {  // a client is waiting, or we were told to stop
             Socket client = accept_connection(listener);
-            const std::size_t echoed = echo_until_eof(client);
-            std::cerr << "client " << client.name() << " done, " << echoed << " bytes echoed"
-                      << std::endl;
+            try {
+                const std::size_t echoed = echo_until_eof(client);
+                std::cerr << "client " << client.name() << " done, " << echoed << " bytes echoed"
+                          << std::endl;
+            } catch (const SocketError& error) {
+                // A client that resets or leaves without reading (EPIPE) ends its own
+                // connection, not the server.
+                std::cerr << "client " << client.name() << " lost: " << error.what() << std::endl;
+            }
         }  // each client Socket closes as it goes out of scope
         //! [server]
         std::cerr << "stopping" << std::endl;

@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
             } catch (const ProtocolError& error) {
                 // A client that breaks the framing loses its connection, not the server.
                 std::cerr << "dropping " << client.name() << ": " << error.what() << std::endl;
+            } catch (const SocketError& error) {
+                // So does one that resets or leaves without reading its answers (EPIPE).
+                std::cerr << "client " << client.name() << " lost: " << error.what() << std::endl;
             }
         }
         return 0;

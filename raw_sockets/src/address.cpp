@@ -17,8 +17,22 @@ namespace raw_sockets {
 
 namespace {
 
+// The text in quotes, with unprintable bytes (a NUL, say) written as \xNN so that the
+// message neither ends early nor prints garbage.
 std::string quoted(std::string_view text) {
-    return "'" + std::string(text) + "'";
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string result = "'";
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte >= 0x20 && byte < 0x7f) {
+            result += c;
+        } else {
+            result += "\\x";
+            result += hex[byte >> 4];
+            result += hex[byte & 0xf];
+        }
+    }
+    return result + "'";
 }
 
 }  // namespace

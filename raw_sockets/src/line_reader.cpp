@@ -22,14 +22,15 @@ std::optional<std::string> LineReader::read_line() {
     std::size_t searched = 0;  // bytes of buffer_ already known to hold no '\n'
     for (;;) {
         const std::size_t newline = buffer_.find('\n', searched);
+        const std::size_t line_length = newline == std::string::npos ? buffer_.size() : newline;
+        if (line_length > max_line_) {
+            throw ProtocolError("recv(" + socket_.name() + "): a line longer than " +
+                                std::to_string(max_line_) + " bytes");
+        }
         if (newline != std::string::npos) {
             std::string line = buffer_.substr(0, newline);
             buffer_.erase(0, newline + 1);  // keep what came after: the next line's start
             return line;
-        }
-        if (buffer_.size() > max_line_) {
-            throw ProtocolError("recv(" + socket_.name() + "): a line longer than " +
-                                std::to_string(max_line_) + " bytes");
         }
         searched = buffer_.size();
         std::array<std::byte, 4096> chunk;

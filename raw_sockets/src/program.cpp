@@ -19,6 +19,9 @@ int run_program(int argc, char** argv, std::string_view usage,
     } catch (const std::exception& error) {
         std::cerr << program << ": " << error.what() << '\n';
         return 1;
+    } catch (...) {
+        std::cerr << program << ": an exception that is not a std::exception\n";
+        return 1;
     }
 }
 

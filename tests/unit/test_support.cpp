@@ -1,8 +1,18 @@
 #include "test_support.hpp"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cxxabi.h>
+
+#include <array>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <stdexcept>
+#include <thread>
 
 namespace test_support {
 
@@ -15,6 +25,148 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
     std::error_code ignored;
     std::filesystem::remove_all(path_, ignored);
+}
+
+std::string type_name(const std::type_info& type) {
+    int status = 0;
+    char* demangled = abi::__cxa_demangle(type.name(), nullptr, nullptr, &status);
+    std::string name = status == 0 && demangled != nullptr ? demangled : type.name();
+    std::free(demangled);
+    return name;
+}
+
+testing::AssertionResult contains(std::string_view text, std::string_view part) {
+    if (text.find(part) != std::string_view::npos) return testing::AssertionSuccess();
+    return testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
+}
+
+std::string patterned_data(std::size_t size) {
+    std::string data(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) data[i] = static_cast<char>((i * 131 + i / 4093) & 0xff);
+    return data;
+}
+
+std::string receive_all(raw_sockets::Socket& socket) {
+    std::string received;
+    std::array<std::byte, 64 * 1024> buffer;
+    while (const std::size_t count = socket.recv_some(buffer)) {
+        received.append(reinterpret_cast<const char*>(buffer.data()), count);
+    }
+    return received;
+}
+
+std::string round_trip(raw_sockets::Socket& client, std::string_view data) {
+    auto sending = std::async(std::launch::async, [&client, data] {
+        client.send_all(data);
+        client.shutdown_write();
+    });
+    std::string received;
+    try {
+        received = receive_all(client);
+    } catch (...) {
+        sending.wait();
+        throw;
+    }
+    sending.get();
+    return received;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto patience = std::chrono::seconds(5);
+
+std::atomic<int> usr1_caught{0};
+static_assert(std::atomic<int>::is_always_lock_free, "the handler needs a lock-free counter");
+
+void count_usr1(int) {
+    usr1_caught.fetch_add(1, std::memory_order_relaxed);
+}
+
+// The number before the first space of /proc/self/task/TID/syscall: the system call the
+// thread is asleep in, or "running".
+std::string current_syscall(pid_t tid) {
+    const std::string path = "/proc/self/task/" + std::to_string(tid) + "/syscall";
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return {};
+    std::array<char, 64> text{};
+    const ssize_t length = ::read(fd, text.data(), text.size() - 1);
+    ::close(fd);
+    if (length <= 0) return {};
+    const std::string_view line(text.data(), static_cast<std::size_t>(length));
+    return std::string(line.substr(0, line.find(' ')));
+}
+
+}  // namespace
+
+bool Watch::wait_until_blocked_in(long syscall_number) const {
+    const std::string wanted = std::to_string(syscall_number);
+    const auto deadline = Clock::now() + patience;
+    while (!finished_ && Clock::now() < deadline) {
+        if (current_syscall(tid_) == wanted) return true;
+        std::this_thread::yield();
+    }
+    return false;
+}
+
+bool Watch::interrupt() const {
+    const int before = usr1_caught.load();
+    send_signal(SIGUSR1);
+    const auto deadline = Clock::now() + patience;
+    while (usr1_caught.load() == before) {
+        if (Clock::now() >= deadline) return false;
+        std::this_thread::yield();
+    }
+    return true;
+}
+
+void Watch::send_signal(int signal_number) const {
+    ::pthread_kill(thread_, signal_number);
+}
+
+int Watch::interruptions() const {
+    return usr1_caught.load() - interruptions_at_start_;
+}
+
+void watch_blocking_calls(const std::function<void()>& watched,
+                          const std::function<void(Watch&)>& watcher) {
+    // No SA_RESTART: the point is to see the library's calls come back with EINTR.
+    struct sigaction action {};
+    action.sa_handler = count_usr1;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;
+    struct sigaction previous {};
+    ::sigaction(SIGUSR1, &action, &previous);
+    sigset_t usr1, previous_mask;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    ::pthread_sigmask(SIG_UNBLOCK, &usr1, &previous_mask);
+
+    std::atomic<bool> finished{false};
+    Watch watch(::gettid(), ::pthread_self(), finished);
+    watch.interruptions_at_start_ = usr1_caught.load();
+    std::exception_ptr watcher_error;
+    std::thread watching([&] {
+        try {
+            watcher(watch);
+        } catch (...) {
+            watcher_error = std::current_exception();
+        }
+    });
+    std::exception_ptr watched_error;
+    try {
+        watched();
+    } catch (...) {
+        watched_error = std::current_exception();
+    }
+    finished = true;
+    // A SIGUSR1 sent before the watcher ended is handled before join() returns, so restoring
+    // the old disposition afterwards cannot let one through to a default action.
+    watching.join();
+    ::pthread_sigmask(SIG_SETMASK, &previous_mask, nullptr);
+    ::sigaction(SIGUSR1, &previous, nullptr);
+    if (watched_error) std::rethrow_exception(watched_error);
+    if (watcher_error) std::rethrow_exception(watcher_error);
 }
 
 }  // namespace test_support

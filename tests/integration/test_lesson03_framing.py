@@ -1,0 +1,135 @@
+"""Chapter 03, framing: a stream keeps no message boundaries; length prefixes put them back.
+
+Each test demonstrates one claim of lessons/03-framing/README.md against the real programs:
+message_boundaries, sigpipe_demo, frame_server and frame_client."""
+
+import re
+import signal
+import socket
+import struct
+import threading
+
+import pytest
+
+
+def parse_reads(output: str) -> dict[str, list[str]]:
+    """message_boundaries' output as {socket type: [what each read returned]}."""
+    reads: dict[str, list[str]] = {}
+    current = None
+    for line in output.splitlines():
+        if header := re.match(r"^(SOCK_\w+): sent ", line):
+            current = reads.setdefault(header.group(1), [])
+        elif read := re.match(r'^  read \d+: "(.*)"$', line):
+            assert current is not None, f"a read before any socket type:\n{output}"
+            current.append(read.group(1))
+    return reads
+
+
+def test_stream_merges_writes_and_seqpacket_keeps_them(run_program):
+    result = run_program("message_boundaries")
+    assert result.returncode == 0, result.stderr
+
+    reads = parse_reads(result.stdout)
+    assert reads["SOCK_STREAM"] == ["onetwothree"], result.stdout
+    assert reads["SOCK_SEQPACKET"] == ["one", "two", "three"], result.stdout
+    assert reads["SOCK_DGRAM"] == ["one", "two", "three"], result.stdout
+
+    split = re.search(r"^stream: one send of 4194304 bytes arrived in (\d+) reads$",
+                      result.stdout, re.MULTILINE)
+    assert split, result.stdout
+    assert int(split.group(1)) > 1
+
+
+def test_plain_send_to_a_closed_peer_dies_of_sigpipe(run_program):
+    result = run_program("sigpipe_demo")
+
+    assert result.returncode == -signal.SIGPIPE, f"returncode {result.returncode}"
+    assert "plain send()" in result.stdout
+    assert "still alive" not in result.stdout  # it never got to report anything
+
+
+def test_msg_nosignal_turns_sigpipe_into_epipe(run_program):
+    result = run_program("sigpipe_demo", "--nosignal")
+
+    assert result.returncode == 0, result.stderr
+    assert "EPIPE" in result.stdout and "still alive" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("transport", ["unix", "tcp"])
+def test_frames_keep_their_boundaries(start_server, run_program, transport):
+    server = start_server("frame_server", transport)
+
+    result = run_program("frame_client", server.address, "one", "two\nlines", "")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[got 3 bytes: one]\n[got 9 bytes: two\nlines]\n[got 0 bytes: ]\n"
+
+
+def test_frame_server_drops_a_client_that_announces_a_huge_frame(start_server, run_program):
+    server = start_server("frame_server", "unix")
+
+    with server.connect(timeout=5) as hostile:
+        hostile.sendall(b"\xff\xff\xff\xff")  # "4 GiB follow", and then nothing
+        # The server must refuse at the header, not allocate and wait for 4 GiB.
+        assert hostile.recv(100) == b"", "the server answered instead of closing"
+    server.wait_for_output(r"^dropping .*exceeds the limit")
+
+    result = run_program("frame_client", server.address, "next client")
+    assert (result.returncode, result.stdout) == (0, "[got 11 bytes: next client]\n")
+
+
+def send_frame(client: socket.socket, payload: bytes) -> None:
+    client.sendall(struct.pack("!I", len(payload)) + payload)  # 4 bytes, big-endian
+
+
+def recv_frame(client) -> bytes | None:
+    """One frame's payload, or None if the stream ends cleanly between frames."""
+    first = client.recv(4)
+    if first == b"":
+        return None
+    (length,) = struct.unpack("!I", first + client.recv_exact(4 - len(first)))
+    return client.recv_exact(length)
+
+
+@pytest.mark.parametrize("transport", ["unix", "tcp"])
+def test_python_client_speaks_the_same_frames(start_server, transport):
+    server = start_server("frame_server", transport)
+    messages = [b"hello", b"", b"two\nlines", b"\0binary\xff", b"x" * 300_000]
+
+    with server.connect() as client:
+        # Send from a thread: the answers pile up while we are still sending.
+        def send_all_frames():
+            for message in messages:
+                send_frame(client, message)
+            client.shutdown(socket.SHUT_WR)
+
+        sender = threading.Thread(target=send_all_frames, daemon=True)
+        sender.start()
+        answers = []
+        while (answer := recv_frame(client)) is not None:
+            answers.append(answer)
+        sender.join(10)
+
+    assert answers == [b"got %d bytes: " % len(message) + message for message in messages]
+
+
+@pytest.mark.parametrize("transport", ["unix", "tcp"])
+def test_frame_server_survives_a_client_that_leaves_without_reading(start_server, transport):
+    server = start_server("frame_server", transport)
+    quitter = server.connect()
+    # Many frames, each answered, and nobody reads the answers: the server's send() fails
+    # with EPIPE or ECONNRESET once the client has gone.
+    # Sent without blocking: once both directions' buffers are full, the server waits in
+    # send() for a reader that never comes, and the rest of our data stays unsent.
+    quitter.setblocking(False)
+    try:
+        quitter.send(b"".join(struct.pack("!I", 1000) + b"y" * 1000 for _ in range(2000)))
+    except BlockingIOError:
+        pass
+    quitter.close()
+    server.wait_for_output(r"lost: send\(")
+
+    with server.connect() as client:
+        send_frame(client, b"still here")
+        client.shutdown(socket.SHUT_WR)
+        assert recv_frame(client) == b"got 10 bytes: still here"
