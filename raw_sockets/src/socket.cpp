@@ -60,6 +60,24 @@ bool Socket::recv_exact(std::span<std::byte> buffer) {
 }
 //! [recv-exact]
 
+std::optional<std::size_t> Socket::try_send(std::span<const std::byte> data) {
+    for (;;) {
+        const ssize_t sent = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
+        if (sent >= 0) return static_cast<std::size_t>(sent);
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
+        if (errno != EINTR) throw_errno("send", name_);
+    }
+}
+
+std::optional<std::size_t> Socket::try_recv(std::span<std::byte> buffer) {
+    for (;;) {
+        const ssize_t received = ::recv(fd_.get(), buffer.data(), buffer.size(), 0);
+        if (received >= 0) return static_cast<std::size_t>(received);
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
+        if (errno != EINTR) throw_errno("recv", name_);
+    }
+}
+
 void Socket::shutdown_write() {
     if (::shutdown(fd_.get(), SHUT_WR) != 0) throw_errno("shutdown", name_);
 }
@@ -157,7 +175,7 @@ Socket connect_to(const Address& address, int type) {
 }
 
 //! [accept-connection]
-Socket accept_connection(const Socket& listener) {
+std::optional<Socket> try_accept(const Socket& listener) {
     for (;;) {
         sockaddr_storage peer{};
         socklen_t length = sizeof peer;
@@ -173,12 +191,27 @@ Socket accept_connection(const Socket& listener) {
                                    : from.to_string();
             return Socket(std::move(connection), std::move(name));
         }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
         // EINTR: a signal arrived. ECONNABORTED: a client gave up while it waited in the
         // queue. Neither is this server's failure, so wait for the next client.
         if (errno != EINTR && errno != ECONNABORTED) throw_errno("accept", listener.name());
     }
 }
+
+Socket accept_connection(const Socket& listener) {
+    // On a blocking listener accept4() waits, so "nothing waiting" cannot happen.
+    std::optional<Socket> connection = try_accept(listener);
+    if (!connection) throw SocketError("accept", listener.name(), EAGAIN);
+    return std::move(*connection);
+}
 //! [accept-connection]
+
+void set_nonblocking(const Socket& socket) {
+    const int flags = ::fcntl(socket.native_handle(), F_GETFL);
+    if (flags < 0 || ::fcntl(socket.native_handle(), F_SETFL, flags | O_NONBLOCK) != 0) {
+        throw_errno("fcntl(O_NONBLOCK)", socket.name());
+    }
+}
 
 std::pair<Socket, Socket> socket_pair(int type) {
     int fds[2];

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -55,6 +56,13 @@ class Socket {
     /// before the first byte; throws ProtocolError if it ended part way.
     bool recv_exact(std::span<std::byte> buffer);
 
+    /// Non-blocking send (chapter 04): the number of bytes the kernel took, or std::nullopt
+    /// when its buffer is full (EAGAIN) and the caller should wait for writability.
+    std::optional<std::size_t> try_send(std::span<const std::byte> data);
+    /// Non-blocking recv (chapter 04): bytes read (0 at end of stream), or std::nullopt when
+    /// nothing has arrived yet (EAGAIN).
+    std::optional<std::size_t> try_recv(std::span<std::byte> buffer);
+
     /// Half-close: tells the peer we will send no more (it reads end of stream) while we
     /// can still receive its answer.
     void shutdown_write();
@@ -85,6 +93,14 @@ Socket connect_to(const Address& address, int type = SOCK_STREAM);
 /// Accepts one connection, retrying EINTR and ECONNABORTED (a client that gave up while
 /// queued is not the server's error). The result is named after the peer.
 Socket accept_connection(const Socket& listener);
+
+/// Accepts one connection if one is waiting, std::nullopt if none is (EAGAIN on a
+/// non-blocking listener). Retries EINTR and ECONNABORTED like accept_connection().
+std::optional<Socket> try_accept(const Socket& listener);
+
+/// Puts the socket in non-blocking mode: calls that would wait fail with EAGAIN instead,
+/// which try_send(), try_recv() and try_accept() report as std::nullopt.
+void set_nonblocking(const Socket& socket);
 
 /// A connected pair of Unix sockets of `type` (socketpair()), named "pair:0" and "pair:1".
 std::pair<Socket, Socket> socket_pair(int type = SOCK_STREAM);
