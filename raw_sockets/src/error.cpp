@@ -79,6 +79,13 @@ SocketError::SocketError(std::string_view operation, std::string_view address, i
       address_(address),
       message_(describe(operation, address, error_number)) {}
 
+SocketError::SocketError(std::string_view operation, std::string_view address, int error_number,
+                         std::string_view detail)
+    : SocketError(operation, address, error_number) {
+    message_ += ": ";
+    message_ += detail;
+}
+
 void throw_errno(std::string_view operation, std::string_view address) {
     throw SocketError(operation, address, errno);
 }

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 
+#include "internal.hpp"
 #include "raw_sockets/error.hpp"
 
 namespace raw_sockets {
@@ -82,8 +83,15 @@ void Socket::shutdown_write() {
     if (::shutdown(fd_.get(), SHUT_WR) != 0) throw_errno("shutdown", name_);
 }
 
+Fd internal::open_socket(const Address& address, int type) {
+    const int fd = ::socket(address.family(), type | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw_errno("socket", address.to_string());
+    return Fd(fd);
+}
+
 namespace {
 
+using internal::open_socket;
 using AddressGetter = int (*)(int, sockaddr*, socklen_t*);
 
 Address query_address(int fd, AddressGetter getter, const char* what, const std::string& name) {
@@ -108,12 +116,6 @@ Socket adopt_inherited_listener(const Address& address) {
     return Socket(Fd(fd), name + " (" + bound.to_string() + ")");
 }
 
-Fd open_socket(const Address& address, int type) {
-    const int fd = ::socket(address.family(), type | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw_errno("socket", address.to_string());
-    return Fd(fd);
-}
-
 void enable_option(const Fd& fd, int level, int option, const char* what, const std::string& name) {
     const int on = 1;
     if (::setsockopt(fd.get(), level, option, &on, sizeof on) != 0) throw_errno(what, name);
@@ -126,6 +128,10 @@ Socket listen_on(const Address& address, const ListenOptions& options) {
     if (address.kind() == Address::Kind::inherited_fd) return adopt_inherited_listener(address);
     const std::string name = address.to_string();
     if (address.kind() == Address::Kind::unix_unnamed) throw SocketError("bind", name, EINVAL);
+    if (address.kind() == Address::Kind::unix_path) {
+        // Probe, replace only a stale file, set mode and group: see unix_listener.cpp.
+        return Socket(internal::listen_unix_path(address, options), name);
+    }
 
     Fd fd = open_socket(address, options.type);
     if (!address.is_unix() && options.reuse_address) {

@@ -23,6 +23,10 @@ class SocketError : public std::system_error {
     /// \param address     the address it was applied to, in the course's address syntax
     /// \param error_number the errno it set
     SocketError(std::string_view operation, std::string_view address, int error_number);
+    /// As above, with `detail` appended after a colon: what the errno alone cannot say,
+    /// such as "the path is a regular file, not a socket; it was left untouched".
+    SocketError(std::string_view operation, std::string_view address, int error_number,
+                std::string_view detail);
 
     /// The call that failed, such as "bind".
     const std::string& operation() const noexcept { return operation_; }

@@ -10,3 +10,4 @@
 #include "raw_sockets/lifecycle.hpp"
 #include "raw_sockets/program.hpp"
 #include "raw_sockets/socket.hpp"
+#include "raw_sockets/socket_path.hpp"

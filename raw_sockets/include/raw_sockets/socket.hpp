@@ -7,6 +7,7 @@
 #pragma once
 
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <cstddef>
 #include <optional>
@@ -79,11 +80,24 @@ struct ListenOptions {
     int type = SOCK_STREAM;     ///< SOCK_STREAM, or SOCK_SEQPACKET / SOCK_DGRAM over Unix
     int backlog = SOMAXCONN;    ///< queue of connections not yet accepted
     bool reuse_address = true;  ///< SO_REUSEADDR on TCP: rebind while old connections linger
+    /// Unix paths: the socket file's permission bits, set before listen() (chapters 05, 06).
+    /// Connecting needs write permission, so 0660 admits the owner and the group.
+    mode_t unix_mode = 0660;
+    /// Unix paths: the socket file's group (a name), set before listen(); empty keeps the
+    /// process's group.
+    std::string unix_group{};
 };
 
 /// socket(), bind() and listen() on `address` (for SOCK_DGRAM, no listen()). For `fd:N`,
 /// adopts the inherited descriptor after checking that it is a listening socket.
 /// Throws SocketError naming the call that failed and the address.
+///
+/// For a Unix path it is careful about what is already there (chapter 05): nothing →
+/// bind; a stale socket file (connect refused) → replace it; a live server's socket → refuse;
+/// anything that is not a socket (a file, a directory, a symbolic link) → refuse and touch
+/// nothing. Two servers racing for one path are serialised by a lock on the directory, so
+/// exactly one wins. The file is created under a umask that keeps it private, then given
+/// `unix_mode` and `unix_group` before listen(): no client ever sees looser permissions.
 Socket listen_on(const Address& address, const ListenOptions& options = {});
 
 /// socket() and connect() to `address`, retrying EINTR. Throws SocketError; a Unix path

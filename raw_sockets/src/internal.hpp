@@ -1,0 +1,17 @@
+// Declarations shared between the library's source files, not part of its interface.
+#pragma once
+
+#include "raw_sockets/address.hpp"
+#include "raw_sockets/fd.hpp"
+#include "raw_sockets/socket.hpp"
+
+namespace raw_sockets::internal {
+
+/// socket(), then the safe bind of chapter 05, mode and group, then listen(), for a
+/// pathname Unix address. See listen_on().
+Fd listen_unix_path(const Address& address, const ListenOptions& options);
+
+/// socket() of `type` for `address`'s family, close-on-exec.
+Fd open_socket(const Address& address, int type);
+
+}  // namespace raw_sockets::internal
