@@ -3,6 +3,8 @@
 #pragma once
 
 #include "raw_sockets/address.hpp"
+#include "raw_sockets/credentials.hpp"
+#include "raw_sockets/descriptors.hpp"
 #include "raw_sockets/echo.hpp"
 #include "raw_sockets/error.hpp"
 #include "raw_sockets/fd.hpp"

@@ -1,0 +1,86 @@
+// whoami_server: tells each client who the kernel says it is, and can admit only some users.
+//
+// Over a Unix socket, SO_PEERCRED gives the connecting process's pid, uid and gid, recorded
+// by the kernel at connect() time: the client cannot lie about them. Over TCP there is no
+// such thing: the peer is an address and a port, possibly on another machine. Chapter 06.
+//
+//   whoami_server unix:/tmp/who.sock                  answers everyone
+//   whoami_server unix:/tmp/who.sock --allow-uid 0    answers root, refuses everyone else
+//   whoami_server unix:/tmp/who.sock --mode 0666      socket file writable by all users
+#include <iostream>
+#include <set>
+#include <string>
+
+#include "raw_sockets/raw_sockets.hpp"
+
+using namespace raw_sockets;
+
+namespace {
+
+struct Options {
+    Address address;
+    ListenOptions listen;
+    std::set<uid_t> allowed;  // empty: everyone
+};
+
+Options parse(std::span<char*> args) {
+    if (args.empty()) throw UsageError("expected an address");
+    Options options{Address::parse(args[0]), {}, {}};
+    for (std::size_t i = 1; i < args.size(); i += 2) {
+        const std::string flag = args[i];
+        if (i + 1 >= args.size()) throw UsageError(flag + " needs a value");
+        const std::string value = args[i + 1];
+        try {
+            if (flag == "--allow-uid") {
+                options.allowed.insert(static_cast<uid_t>(std::stoul(value)));
+            } else if (flag == "--mode") {
+                options.listen.unix_mode = static_cast<mode_t>(std::stoul(value, nullptr, 8));
+            } else if (flag == "--group") {
+                options.listen.unix_group = value;
+            } else {
+                throw UsageError("unknown option " + flag);
+            }
+        } catch (const std::logic_error&) {  // stoul: not a number
+            throw UsageError(flag + " '" + value + "' is not a number");
+        }
+    }
+    return options;
+}
+
+//! [authorise]
+// What to say to one client: its identity, or a refusal if its uid is not on the list.
+std::string answer(const Socket& client, const std::set<uid_t>& allowed) {
+    if (!local_address(client).is_unix()) {
+        return "peer " + client.name() + ": over TCP the kernel cannot say which user\n";
+    }
+    const Credentials peer = peer_credentials(client);
+    if (!allowed.empty() && !allowed.contains(peer.uid)) {
+        return "denied: uid " + std::to_string(peer.uid) + " is not allowed\n";
+    }
+    return to_string(peer) + "\n";
+}
+//! [authorise]
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return run_program(argc, argv, "ADDRESS [--allow-uid UID]... [--mode OCTAL] [--group NAME]",
+                       [](std::span<char*> args) {
+                           const Options options = parse(args);
+                           StopSignals stop;
+                           Socket listener = listen_on(options.address, options.listen);
+                           SocketFileCleanup cleanup(listener);
+                           std::cerr << "listening on " << listener.name() << std::endl;
+                           while (stop.wait_readable(listener)) {
+                               Socket client = accept_connection(listener);
+                               try {
+                                   const std::string reply = answer(client, options.allowed);
+                                   client.send_all(reply);
+                                   std::cerr << "answered: " << reply << std::flush;
+                               } catch (const SocketError& error) {
+                                   std::cerr << "client lost: " << error.what() << std::endl;
+                               }
+                           }
+                           return 0;
+                       });
+}
