@@ -96,6 +96,9 @@ namespace internal {
 Fd listen_unix_path(const Address& address, const ListenOptions& options) {
     const std::string path(address.unix_name());
     const std::string name = address.to_string();
+    // Everything that can fail without touching the filesystem comes first.
+    const gid_t group = options.unix_group.empty() ? static_cast<gid_t>(-1)  // -1: unchanged
+                                                   : group_id(options.unix_group, name);
     const DirectoryLock lock(directory_of(path));  // held until listen() is done
 
     switch (probe_socket_path(path, options.type)) {
@@ -125,8 +128,7 @@ Fd listen_unix_path(const Address& address, const ListenOptions& options) {
         }
     }
     // Group first, then mode: a 0660 file must never carry the wrong group.
-    if (!options.unix_group.empty() &&
-        ::chown(path.c_str(), static_cast<uid_t>(-1), group_id(options.unix_group, name)) != 0) {
+    if (!options.unix_group.empty() && ::chown(path.c_str(), static_cast<uid_t>(-1), group) != 0) {
         const int error = errno;
         ::unlink(path.c_str());
         throw SocketError("chown", name, error, "setting group '" + options.unix_group + "'");
