@@ -24,11 +24,14 @@ namespace {
 
 // Opens `name` under `root`, or returns an Fd holding nothing and sets `why`.
 Fd open_under(const Fd& root, const std::string& name, std::string& why) {
-    if (name.empty() || name.front() == '/' || name.find("..") != std::string::npos) {
+    // A plain name: no '/', so no absolute path, no `..` step and no directory on the way
+    // (O_NOFOLLOW checks only the last component: a link to a directory in the middle of a
+    // path would be followed out of the root).
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
         why = "only plain names under the root are served";
         return Fd();
     }
-    // openat() relative to the root directory; O_NOFOLLOW refuses a final symbolic link.
+    // openat() relative to the root directory; O_NOFOLLOW refuses a symbolic link.
     Fd file(::openat(root.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!file) {
         why = "open(" + name + "): " + errno_name(errno) + " (" + std::strerror(errno) + ")";

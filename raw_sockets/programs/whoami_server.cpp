@@ -34,7 +34,7 @@ Options parse(std::span<char*> args) {
             if (flag == "--allow-uid") {
                 options.allowed.insert(static_cast<uid_t>(std::stoul(value)));
             } else if (flag == "--mode") {
-                options.listen.unix_mode = static_cast<mode_t>(std::stoul(value, nullptr, 8));
+                options.listen.unix_mode = parse_mode(value);
             } else if (flag == "--group") {
                 options.listen.unix_group = value;
             } else {

@@ -1,10 +1,21 @@
 #include "raw_sockets/program.hpp"
 
+#include <charconv>
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <string>
 
 namespace raw_sockets {
+
+mode_t parse_mode(std::string_view text) {
+    unsigned value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value, 8);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size() || value > 07777) {
+        throw UsageError("mode '" + std::string(text) + "' is not an octal file mode such as 0660");
+    }
+    return static_cast<mode_t>(value);
+}
 
 int run_program(int argc, char** argv, std::string_view usage,
                 const std::function<int(std::span<char*> args)>& body) {

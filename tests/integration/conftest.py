@@ -582,3 +582,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if item.get_closest_marker("timeout") is None:
                 item.add_marker(pytest.mark.timeout(TEST_TIMEOUT))
+
+
+# --------------------------------------------------------------------------------------
+# Another user (chapters 06 and 07)
+
+NOBODY = 65534  # uid of nobody and gid of nogroup on Debian
+
+
+@pytest.fixture
+def run_program_as_nobody() -> Callable[..., subprocess.CompletedProcess]:
+    """`run_program_as_nobody(program, *args, timeout=30.0) -> subprocess.CompletedProcess`:
+    run_program, but as uid and gid 65534 with no supplementary groups, in `/` (a test's
+    directory is private to root unless the test opens it up). `program` is a course
+    program's name, or the absolute path of any other (say `/usr/bin/cat`).
+
+    Only root can start a process as another user, so a test that asks for this fixture is
+    skipped, saying so, when not run as root."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: only root can run a program as another user (nobody)")
+
+    def run(program: str, *args: str, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess:
+        path = program if os.path.isabs(program) else program_path(program)
+        command = [path, *map(str, args)]
+        try:
+            return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                                  cwd="/", stdin=subprocess.DEVNULL, user=NOBODY, group=NOBODY,
+                                  extra_groups=[])
+        except subprocess.TimeoutExpired as expired:
+            stdout, stderr = _as_text(expired.stdout), _as_text(expired.stderr)
+        pytest.fail(f"{' '.join(command)} (as nobody) did not finish within {timeout} s and was "
+                    f"killed.\n--- its stdout ---\n{_shorten(stdout)}\n"
+                    f"--- its stderr ---\n{_shorten(stderr)}", pytrace=False)
+
+    return run

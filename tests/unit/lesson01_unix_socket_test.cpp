@@ -940,3 +940,13 @@ TEST(RunProgram, AnythingThrownStillBecomesOneLine) {
     EXPECT_EQ(status, 1);
     EXPECT_EQ(captured.text(), "prog: an exception that is not a std::exception\n");
 }
+
+TEST(ParseMode, ReadsOctalAndNamesBadText) {
+    EXPECT_EQ(raw_sockets::parse_mode("0660"), 0660u);
+    EXPECT_EQ(raw_sockets::parse_mode("600"), 0600u);
+    for (const char* bad : {"", "xyz", "0668", "17777", "0660 "}) {
+        const auto error = thrown<raw_sockets::UsageError>([&] { raw_sockets::parse_mode(bad); });
+        ASSERT_TRUE(error) << bad;
+        EXPECT_TRUE(contains(error->what(), "mode '" + std::string(bad) + "'")) << bad;
+    }
+}

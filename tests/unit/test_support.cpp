@@ -170,3 +170,99 @@ void watch_blocking_calls(const std::function<void()>& watched,
 }
 
 }  // namespace test_support
+
+// ---- Child (chapters 06, 07) -----------------------------------------------------------------
+
+#include <poll.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+
+namespace test_support {
+
+Child::Child(const std::function<std::string()>& body) {
+    int ends[2];
+    if (::pipe2(ends, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+    pid_ = ::fork();
+    if (pid_ < 0) {
+        ::close(ends[0]);
+        ::close(ends[1]);
+        throw std::runtime_error("fork failed");
+    }
+    if (pid_ == 0) {
+        ::close(ends[0]);
+        std::string report;
+        try {
+            report = body();
+        } catch (const std::exception& error) {
+            report = std::string("exception: ") + error.what();
+        } catch (...) {
+            report = "exception of an unknown type";
+        }
+        for (std::size_t sent = 0; sent < report.size();) {
+            const ssize_t count = ::write(ends[1], report.data() + sent, report.size() - sent);
+            if (count < 0 && errno == EINTR) continue;
+            if (count <= 0) ::_exit(3);
+            sent += static_cast<std::size_t>(count);
+        }
+        ::_exit(0);  // no destructors, no atexit handlers: they belong to the parent
+    }
+    ::close(ends[1]);
+    report_ = ends[0];
+}
+
+Child::~Child() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+        }
+    }
+    if (report_ >= 0) ::close(report_);
+}
+
+std::string Child::finish(int seconds) {
+    if (pid_ <= 0) return "finish() called twice";
+    std::string report;
+    bool timed_out = false;
+    const auto deadline = Clock::now() + std::chrono::seconds(seconds);
+    std::array<char, 4096> buffer;
+    for (;;) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) {
+            timed_out = true;
+            break;
+        }
+        pollfd wait{.fd = report_, .events = POLLIN, .revents = 0};
+        const int ready = ::poll(&wait, 1, static_cast<int>(left.count()));
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready == 0) {
+            timed_out = true;
+            break;
+        }
+        const ssize_t count = ::read(report_, buffer.data(), buffer.size());
+        if (count < 0 && errno == EINTR) continue;
+        if (count <= 0) break;  // end of the report: the child has exited
+        report.append(buffer.data(), static_cast<std::size_t>(count));
+    }
+    if (timed_out) ::kill(pid_, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    if (timed_out) {
+        return report + " [the child did not finish within " + std::to_string(seconds) +
+               " s and was killed]";
+    }
+    if (WIFSIGNALED(status)) {
+        return report + " [the child was killed by signal " + std::to_string(WTERMSIG(status)) +
+               "]";
+    }
+    if (WEXITSTATUS(status) != 0) {
+        return report + " [the child exited with status " + std::to_string(WEXITSTATUS(status)) +
+               "]";
+    }
+    return report;
+}
+
+}  // namespace test_support

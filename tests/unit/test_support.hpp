@@ -112,3 +112,33 @@ void watch_blocking_calls(const std::function<void()>& watched,
                           const std::function<void(Watch&)>& watcher);
 
 }  // namespace test_support
+
+namespace test_support {
+
+/// A forked child process, for tests that need a second process: a peer with another pid, or
+/// one that switches to another user. The child runs `body` and _exit()s without running
+/// the parent's destructors (so a TempDir is not removed twice). `body` returns the child's
+/// report, empty when all went as expected; an exception becomes its what(). Keep `body`
+/// simple (system calls and the library, no gtest assertions): it runs in a copy of this
+/// process made by fork().
+class Child {
+  public:
+    explicit Child(const std::function<std::string()>& body);
+    /// Kills (SIGKILL) and reaps the child if finish() has not.
+    ~Child();
+    Child(const Child&) = delete;
+    Child& operator=(const Child&) = delete;
+
+    /// The child's process id.
+    pid_t pid() const { return pid_; }
+    /// Waits at most `seconds` for the child to end and returns its report. A non-zero exit,
+    /// a signal or the deadline (the child is then killed) is described in the result, so a
+    /// test that compares the report sees what went wrong.
+    std::string finish(int seconds = 10);
+
+  private:
+    pid_t pid_ = -1;
+    int report_ = -1;  // read end of the pipe that carries the report
+};
+
+}  // namespace test_support

@@ -2,6 +2,7 @@
 /// \brief What every course program's main() shares: argument checks and one-line errors.
 #pragma once
 
+#include <sys/types.h>
 #include <functional>
 #include <span>
 #include <stdexcept>
@@ -14,6 +15,10 @@ class UsageError : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
 };
+
+/// Parses a file mode written in octal ("0660", "660"), at most 07777. Throws UsageError
+/// naming the text otherwise.
+mode_t parse_mode(std::string_view text);
 
 /// Runs `body` with the arguments after the program name. Any exception becomes exactly one
 /// line on stderr, `program: what went wrong`, and a non-zero exit status: 2 for a

@@ -1,0 +1,146 @@
+"""Chapter 06, who is calling: access control of a Unix socket (file mode, directories, the
+server asking the kernel who connected) against TCP, where any local user, and on 0.0.0.0
+the network, can connect. Runs whoami_server and sock_request, the client sometimes as the
+user nobody (which needs root: those tests are skipped otherwise).
+
+Each test demonstrates one claim of lessons/06-who-is-calling/README.md against the real
+programs."""
+
+import ipaddress
+import os
+import re
+import shutil
+import socket
+import stat
+import subprocess
+from typing import Optional
+
+import pytest
+
+NOBODY = 65534
+
+
+def let_others_in(directory: str) -> None:
+    """mkdtemp makes directories 0700: other users could not even reach a socket inside.
+    0755 lets them search it, so that the socket file's own mode is what decides."""
+    os.chmod(directory, 0o755)
+
+
+def one_line(result: subprocess.CompletedProcess) -> str:
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{result.stderr}"
+    return lines[0]
+
+
+def answer_of(result: subprocess.CompletedProcess, server) -> str:
+    """What sock_request printed, after checking that it succeeded."""
+    assert result.returncode == 0, f"sock_request failed: {result.stderr}\n{server.describe()}"
+    return result.stdout
+
+
+def test_whoami_reports_the_callers_uid(start_server, run_program, run_program_as_nobody,
+                                        short_dir):
+    let_others_in(short_dir)
+    server = start_server("whoami_server", "unix", ["{address}", "--mode", "0666"])
+
+    as_root = answer_of(run_program("sock_request", server.address), server)
+    as_nobody = answer_of(run_program_as_nobody("sock_request", server.address), server)
+
+    assert re.fullmatch(r"pid=\d+ uid=0 gid=0\n", as_root), as_root
+    assert re.fullmatch(rf"pid=\d+ uid={NOBODY} gid={NOBODY}\n", as_nobody), as_nobody
+    # Two processes, two pids: the kernel names the very process that connected.
+    assert as_root.split()[0] != as_nobody.split()[0]
+    server.wait_for_output(rf"^answered: pid=\d+ uid={NOBODY} gid={NOBODY}$")
+
+
+def test_socket_mode_0660_keeps_other_users_out(start_server, run_program, run_program_as_nobody,
+                                                short_dir):
+    let_others_in(short_dir)
+    server = start_server("whoami_server", "unix")  # the default mode
+    assert stat.S_IMODE(os.stat(server.path).st_mode) == 0o660
+
+    refused = run_program_as_nobody("sock_request", server.address)
+
+    assert refused.returncode != 0 and refused.stdout == "", refused
+    line = one_line(refused)
+    assert "connect(unix:" in line and "EACCES" in line, line
+    # The owner still gets in.
+    assert answer_of(run_program("sock_request", server.address), server).startswith("pid=")
+
+
+def test_server_can_authorise_by_uid(start_server, run_program, run_program_as_nobody,
+                                     short_dir):
+    let_others_in(short_dir)
+    server = start_server("whoami_server", "unix",
+                          ["{address}", "--allow-uid", "0", "--mode", "0666"])
+
+    # The file lets everyone connect; the server decides by the uid the kernel reports.
+    as_root = answer_of(run_program("sock_request", server.address), server)
+    as_nobody = answer_of(run_program_as_nobody("sock_request", server.address), server)
+
+    assert re.fullmatch(r"pid=\d+ uid=0 gid=0\n", as_root), as_root
+    assert as_nobody == f"denied: uid {NOBODY} is not allowed\n"
+
+
+def test_tcp_loopback_is_open_to_every_local_user(start_server, run_program_as_nobody):
+    server = start_server("whoami_server", "tcp")  # 127.0.0.1, a port the kernel picks
+
+    as_nobody = answer_of(run_program_as_nobody("sock_request", server.address), server)
+
+    # No file, no mode, no directory: a port is reachable by every process on the machine,
+    # and all the server learns is an address and a port.
+    assert re.fullmatch(r"peer 127\.0\.0\.1:\d+: over TCP the kernel cannot say which user\n",
+                        as_nobody), as_nobody
+
+
+def local_ipv4_candidates() -> list[str]:
+    """IPv4 addresses this machine may have, from `ip -4 -o addr`, and the source address
+    the kernel would pick for an outside destination (a UDP connect() sends no packet)."""
+    candidates = []
+    ip = shutil.which("ip")
+    if ip is not None:
+        listing = subprocess.run([ip, "-4", "-o", "addr", "show"], capture_output=True,
+                                 text=True, timeout=10)
+        candidates += re.findall(r"\binet (\d+\.\d+\.\d+\.\d+)/", listing.stdout)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: nothing is sent
+            candidates.append(probe.getsockname()[0])
+        except OSError:
+            pass
+    return candidates
+
+
+def non_loopback_ipv4() -> Optional[str]:
+    """An IPv4 address of this machine outside 127.0.0.0/8, or None. Connections to it never
+    leave the machine: the kernel delivers traffic for its own addresses locally."""
+    for candidate in local_ipv4_candidates():
+        if ipaddress.ip_address(candidate).is_loopback:
+            continue
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as check:
+                check.bind((candidate, 0))  # only an address of this machine can be bound
+        except OSError:
+            continue
+        return candidate
+    return None
+
+
+def test_wildcard_address_is_reachable_from_other_interfaces(start_server, run_program):
+    address = non_loopback_ipv4()
+    if address is None:
+        pytest.skip("this machine has no IPv4 address besides loopback to connect through")
+    everywhere = start_server("whoami_server", address="0.0.0.0:0")
+    loopback_only = start_server("whoami_server", address="127.0.0.1:0")
+
+    # 0.0.0.0 listens on every interface: a client arriving at another address of this
+    # machine (as one on the network would) gets in.
+    reached = answer_of(run_program("sock_request", f"{address}:{everywhere.port}"), everywhere)
+    assert re.fullmatch(rf"peer {re.escape(address)}:\d+: over TCP the kernel cannot say which "
+                        r"user\n", reached), reached
+
+    # 127.0.0.1 listens on loopback only: the same request is refused.
+    refused = run_program("sock_request", f"{address}:{loopback_only.port}")
+    assert refused.returncode != 0 and refused.stdout == "", refused
+    line = one_line(refused)
+    assert f"connect({address}:{loopback_only.port})" in line and "ECONNREFUSED" in line, line

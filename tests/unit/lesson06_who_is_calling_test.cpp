@@ -1,0 +1,421 @@
+// Chapter 06: who is calling. A Unix socket is a file, so the file system's permissions decide
+// who may connect (write permission on the socket, search permission on every directory,
+// group membership), and the kernel tells the server who connected (SO_PEERCRED), as it was at
+// connect() time. TCP has neither: any local user reaches a loopback port, and the kernel has
+// nothing to say about the peer. Also SCM_CREDENTIALS, credentials sent with a message and
+// checked by the kernel.
+//
+// The access tests need a second user: as root, a forked child becomes nobody (uid and gid
+// 65534) before it connects. They are skipped when the tests do not run as root.
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "raw_sockets/raw_sockets.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using raw_sockets::Address;
+using raw_sockets::Credentials;
+using raw_sockets::Fd;
+using raw_sockets::ListenOptions;
+using raw_sockets::Socket;
+using raw_sockets::SocketError;
+using test_support::Child;
+using test_support::contains;
+using test_support::TempDir;
+using test_support::thrown;
+
+constexpr uid_t nobody_uid = 65534;
+constexpr gid_t nobody_gid = 65534;  // nogroup on Debian
+constexpr gid_t not_nobodys_gid = 65533;
+
+bool is_root() {
+    return ::geteuid() == 0;
+}
+
+// Why a test that needs a second user is skipped when the tests do not run as root.
+constexpr const char* needs_root =
+    "needs root: only root can start a process as another user (nobody) to show what the "
+    "kernel allows or refuses it";
+
+// A safety net, not a wait: a blocking call on one of the test's sockets fails with EAGAIN
+// after 10 s instead of hanging when the code under test is broken.
+void give_up_after_10s(const Socket& socket) {
+    const timeval limit{.tv_sec = 10, .tv_usec = 0};
+    ASSERT_EQ(::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit),
+              0);
+    ASSERT_EQ(::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit),
+              0);
+}
+
+mode_t permissions_of(const std::string& path) {
+    struct stat info {};
+    if (::lstat(path.c_str(), &info) != 0) return 0;
+    return info.st_mode & 07777;
+}
+
+std::string octal(mode_t mode) {
+    std::array<char, 16> text{};
+    std::snprintf(text.data(), text.size(), "0%o", static_cast<unsigned>(mode));
+    return text.data();
+}
+
+// In a forked child: gives up root for `uid` and `gid`, with exactly `groups` as supplementary
+// groups. Returns what failed, or nothing.
+std::string become(uid_t uid, gid_t gid, const std::vector<gid_t>& groups = {}) {
+    if (::setgroups(groups.size(), groups.data()) != 0) {
+        return "setgroups: " + raw_sockets::errno_name(errno);
+    }
+    if (::setgid(gid) != 0) return "setgid: " + raw_sockets::errno_name(errno);
+    if (::setuid(uid) != 0) return "setuid: " + raw_sockets::errno_name(errno);
+    return {};
+}
+
+// In a forked child: one plain connect() to `address`; "connected" or the errno's name. The
+// system call itself, so that what the test shows is the kernel's decision.
+std::string try_connect(const Address& address) {
+    const Fd fd(::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return "socket: " + raw_sockets::errno_name(errno);
+    if (::connect(fd.get(), address.sockaddr_data(), address.sockaddr_length()) == 0) {
+        return "connected";
+    }
+    return raw_sockets::errno_name(errno);
+}
+
+// What connect() to `address` gives a process of user `uid` and group `gid` (and exactly
+// `groups` besides): "connected", or the errno's name, such as "EACCES".
+std::string connect_as(uid_t uid, gid_t gid, const Address& address,
+                       const std::vector<gid_t>& groups = {}) {
+    Child child([&] {
+        const std::string failed = become(uid, gid, groups);
+        return failed.empty() ? try_connect(address) : failed;
+    });
+    return child.finish();
+}
+
+std::string connect_as_nobody(const Address& address) {
+    return connect_as(nobody_uid, nobody_gid, address);
+}
+
+// A listener on `dir`/`name` whose socket file has `mode`.
+Socket listen_with_mode(const TempDir& dir, const std::string& name, mode_t mode) {
+    ListenOptions options;
+    options.unix_mode = mode;
+    return raw_sockets::listen_on(Address::parse(dir.unix_address(name)), options);
+}
+
+// The Uid line of /proc/PID/status: real, effective, saved and file-system uid.
+std::string uid_line_of(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.starts_with("Uid:")) return line;
+    }
+    return "(no Uid line for pid " + std::to_string(pid) + ")";
+}
+
+// Sends one byte with an SCM_CREDENTIALS message claiming `claimed`, as send_credentials()
+// would with this process's own; returns 0 or the errno. The kernel checks the claim.
+int send_claimed_credentials(int fd, const ucred& claimed) {
+    char byte = 'c';
+    iovec payload{.iov_base = &byte, .iov_len = 1};
+    union {
+        char bytes[CMSG_SPACE(sizeof(ucred))];
+        cmsghdr align;
+    } control{};
+    msghdr message{};
+    message.msg_iov = &payload;
+    message.msg_iovlen = 1;
+    message.msg_control = control.bytes;
+    message.msg_controllen = sizeof control.bytes;
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_CREDENTIALS;
+    header->cmsg_len = CMSG_LEN(sizeof(ucred));
+    std::memcpy(CMSG_DATA(header), &claimed, sizeof claimed);
+    return ::sendmsg(fd, &message, MSG_NOSIGNAL) == 1 ? 0 : errno;
+}
+
+// ---- SO_PEERCRED ---------------------------------------------------------------------------
+
+TEST(PeerCredentials, ReportsTheConnectingProcess) {
+    const TempDir dir;
+    // As root the child becomes nobody (with another gid), so that its uid and gid differ
+    // from ours; it then needs search permission on the directory and write permission on
+    // the socket file.
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0711), 0);
+    const Socket listener = listen_with_mode(dir, "who.sock", 0666);
+    give_up_after_10s(listener);
+    const Address address = raw_sockets::local_address(listener);
+    // A gid unlike the uid, so that a mix-up of the two shows.
+    const uid_t child_uid = is_root() ? nobody_uid : ::geteuid();
+    const gid_t child_gid = is_root() ? not_nobodys_gid : ::getegid();
+
+    // The child connects and reports what it sees at its end: who listens.
+    Child child([&]() -> std::string {
+        if (is_root()) {
+            if (std::string failed = become(child_uid, child_gid); !failed.empty()) {
+                return failed;
+            }
+        }
+        const Socket server = raw_sockets::connect_to(address);
+        return raw_sockets::to_string(raw_sockets::peer_credentials(server));
+    });
+    const pid_t child_pid = child.pid();
+    const std::string server_as_the_client_sees_it = child.finish();
+
+    EXPECT_EQ(server_as_the_client_sees_it,
+              raw_sockets::to_string(Credentials{::getpid(), ::geteuid(), ::getegid()}));
+    // The connection waited in the queue; the kernel kept the identity the child had.
+    const Socket connection = raw_sockets::accept_connection(listener);
+    const Credentials peer = raw_sockets::peer_credentials(connection);
+    EXPECT_EQ(peer.pid, child_pid);
+    EXPECT_EQ(peer.uid, child_uid);
+    EXPECT_EQ(peer.gid, child_gid);
+    EXPECT_EQ(raw_sockets::to_string(peer), "pid=" + std::to_string(child_pid) +
+                                                " uid=" + std::to_string(child_uid) +
+                                                " gid=" + std::to_string(child_gid));
+}
+
+TEST(PeerCredentials, AreRecordedAtConnectTime) {
+    if (!is_root()) GTEST_SKIP() << needs_root;
+    const TempDir dir;
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0711), 0);
+    const Socket listener = listen_with_mode(dir, "who.sock", 0666);
+    give_up_after_10s(listener);
+    const Address address = raw_sockets::local_address(listener);
+
+    // The child connects as root, becomes nobody, connects again, and stays alive as nobody
+    // until we close its first connection.
+    Child child([&]() -> std::string {
+        Socket as_root = raw_sockets::connect_to(address);
+        as_root.send_all("1");
+        if (std::string failed = become(nobody_uid, nobody_gid); !failed.empty()) return failed;
+        Socket as_nobody = raw_sockets::connect_to(address);
+        as_nobody.send_all("2");
+        std::array<std::byte, 16> buffer;
+        while (as_root.recv_some(buffer) != 0) {
+        }
+        return {};
+    });
+
+    // Which connection is which: the child's first byte says.
+    std::optional<Socket> first;
+    std::optional<Socket> second;
+    for (int i = 0; i < 2; ++i) {
+        try {
+            Socket connection = raw_sockets::accept_connection(listener);
+            give_up_after_10s(connection);
+            std::array<std::byte, 1> tag{};
+            ASSERT_TRUE(connection.recv_exact(tag));
+            (tag[0] == std::byte{'1'} ? first : second) = std::move(connection);
+        } catch (const std::exception& error) {
+            first.reset();  // the child waits for this one to close
+            FAIL() << error.what() << "; the child says: " << child.finish();
+        }
+    }
+    ASSERT_TRUE(first && second);
+
+    // The child is nobody now (its second connect() came after setuid())...
+    EXPECT_TRUE(contains(uid_line_of(child.pid()), "\t65534\t65534\t65534\t65534"));
+    // ...but its first connection still says root: recorded at connect(), not looked up now.
+    EXPECT_EQ(raw_sockets::peer_credentials(*first).uid, 0u);
+    EXPECT_EQ(raw_sockets::peer_credentials(*first).gid, 0u);
+    EXPECT_EQ(raw_sockets::peer_credentials(*second).uid, nobody_uid);
+    EXPECT_EQ(raw_sockets::peer_credentials(*second).gid, nobody_gid);
+    EXPECT_EQ(raw_sockets::peer_credentials(*first).pid, child.pid());
+    EXPECT_EQ(raw_sockets::peer_credentials(*second).pid, child.pid());
+
+    first->close();  // the child sees end of stream and exits
+    EXPECT_EQ(child.finish(), "");
+}
+
+TEST(PeerCredentials, OverTcpSayNothing) {
+    const Socket listener = raw_sockets::listen_on(Address::parse("127.0.0.1:0"));
+    const Socket client = raw_sockets::connect_to(raw_sockets::local_address(listener));
+    const Socket server = raw_sockets::accept_connection(listener);
+    for (const Socket* end : {&server, &client}) {
+        SCOPED_TRACE(end->name());
+        // The same machine, even the same process, yet the kernel keeps no identity for TCP.
+        const Credentials peer = raw_sockets::peer_credentials(*end);
+        EXPECT_EQ(peer.pid, 0);
+        EXPECT_EQ(peer.uid, static_cast<uid_t>(-1));
+        EXPECT_EQ(peer.gid, static_cast<gid_t>(-1));
+    }
+}
+
+// ---- who may connect -----------------------------------------------------------------------
+
+TEST(Access, ConnectNeedsWritePermissionOnTheSocketFile) {
+    if (!is_root()) GTEST_SKIP() << needs_root;
+    const TempDir dir;
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0711), 0);  // the directory is no obstacle
+
+    // The default: owner and group only.
+    const Socket default_mode = raw_sockets::listen_on(Address::parse(dir.unix_address("d")));
+    EXPECT_EQ(octal(permissions_of(dir.file("d"))), "0660");
+    EXPECT_EQ(connect_as_nobody(Address::parse(dir.unix_address("d"))), "EACCES");
+
+    // For other users only the write bit counts: read permission alone does not admit.
+    const struct {
+        mode_t mode;
+        const char* expected;
+    } cases[] = {{0660, "EACCES"}, {0664, "EACCES"}, {0662, "connected"}, {0666, "connected"}};
+    for (const auto& [mode, expected] : cases) {
+        const std::string name = "s" + octal(mode);
+        SCOPED_TRACE("socket file mode " + octal(mode));
+        const Socket listener = listen_with_mode(dir, name, mode);
+        ASSERT_EQ(octal(permissions_of(dir.file(name))), octal(mode));
+        EXPECT_EQ(connect_as_nobody(Address::parse(dir.unix_address(name))), expected);
+    }
+}
+
+TEST(Access, DirectoryNeedsSearchPermission) {
+    if (!is_root()) GTEST_SKIP() << needs_root;
+    const TempDir dir;  // mkdtemp: mode 0700
+    const Socket listener = listen_with_mode(dir, "open.sock", 0666);
+    const Address address = raw_sockets::local_address(listener);
+
+    // An open socket file in a closed directory: the path cannot be followed.
+    ASSERT_EQ(octal(permissions_of(dir.path())), "0700");
+    EXPECT_EQ(connect_as_nobody(address), "EACCES");
+    // Reading the directory (listing names) is not enough either: following a path through
+    // a directory needs its x (search) bit.
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0744), 0);
+    EXPECT_EQ(connect_as_nobody(address), "EACCES");
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0711), 0);
+    EXPECT_EQ(connect_as_nobody(address), "connected");
+}
+
+TEST(Access, GroupMembershipAdmits) {
+    if (!is_root()) GTEST_SKIP() << needs_root;
+    const group* entry = ::getgrgid(nobody_gid);
+    if (entry == nullptr) GTEST_SKIP() << "this machine has no group with gid 65534 (nogroup)";
+    const std::string group_name = entry->gr_name;
+    const TempDir dir;
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0711), 0);
+
+    // docker.sock style: root owns the socket, a group may use it, nobody else may.
+    ListenOptions for_the_group;
+    for_the_group.unix_mode = 0660;
+    for_the_group.unix_group = group_name;
+    const Socket listener =
+        raw_sockets::listen_on(Address::parse(dir.unix_address("group.sock")), for_the_group);
+    struct stat info {};
+    ASSERT_EQ(::lstat(dir.file("group.sock").c_str(), &info), 0);
+    EXPECT_EQ(info.st_uid, 0u);
+    EXPECT_EQ(info.st_gid, nobody_gid);
+    EXPECT_EQ(octal(info.st_mode & 07777), "0660");
+    const Address address = raw_sockets::local_address(listener);
+
+    // A member by its primary group, or by a supplementary group (as users are added to
+    // the docker group), gets in; the same user outside the group does not.
+    EXPECT_EQ(connect_as(nobody_uid, nobody_gid, address), "connected");
+    EXPECT_EQ(connect_as(nobody_uid, not_nobodys_gid, address, {nobody_gid}), "connected");
+    EXPECT_EQ(connect_as(nobody_uid, not_nobodys_gid, address), "EACCES");
+
+    // Without the group's write bit, membership does not help.
+    ListenOptions owner_only = for_the_group;
+    owner_only.unix_mode = 0600;
+    const Socket private_listener =
+        raw_sockets::listen_on(Address::parse(dir.unix_address("owner.sock")), owner_only);
+    EXPECT_EQ(connect_as(nobody_uid, nobody_gid, raw_sockets::local_address(private_listener)),
+              "EACCES");
+}
+
+TEST(Access, AnyLocalUserCanReachTcpLoopback) {
+    if (!is_root()) GTEST_SKIP() << needs_root;
+    const Socket listener = raw_sockets::listen_on(Address::parse("127.0.0.1:0"));
+    // No file, so no permission to check: a port is open to every process on the machine.
+    EXPECT_EQ(connect_as_nobody(raw_sockets::local_address(listener)), "connected");
+}
+
+// ---- SCM_CREDENTIALS -----------------------------------------------------------------------
+
+TEST(Credentials, SentWithScmCredentialsAreVerified) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(receiver);
+    raw_sockets::enable_credentials_passing(receiver);
+
+    raw_sockets::send_credentials(sender, "hello");
+    std::string data;
+    const Credentials theirs = raw_sockets::recv_credentials(receiver, data);
+
+    EXPECT_EQ(data, "hello");
+    EXPECT_EQ(theirs.pid, ::getpid());
+    EXPECT_EQ(theirs.uid, ::getuid());
+    EXPECT_EQ(theirs.gid, ::getgid());
+}
+
+TEST(Credentials, WithoutPassCredNothingArrives) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(receiver);
+
+    raw_sockets::send_credentials(sender, "hello");  // SO_PASSCRED not enabled on receiver
+    std::string data;
+    const auto error =
+        thrown<raw_sockets::ProtocolError>([&] { raw_sockets::recv_credentials(receiver, data); });
+    ASSERT_TRUE(error);
+    EXPECT_TRUE(contains(error->what(), "SO_PASSCRED"));
+    EXPECT_TRUE(contains(error->what(), "pair:1"));
+}
+
+TEST(Credentials, ArriveEvenWhenTheSenderAttachesNone) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(receiver);
+    raw_sockets::enable_credentials_passing(receiver);
+
+    // A plain send: once the receiver has asked (SO_PASSCRED), the kernel attaches the
+    // sender's credentials itself. Sending them explicitly only matters to claim others.
+    sender.send_all("plain");
+    std::string data;
+    const Credentials theirs = raw_sockets::recv_credentials(receiver, data);
+
+    EXPECT_EQ(data, "plain");
+    EXPECT_EQ(theirs.pid, ::getpid());
+    EXPECT_EQ(theirs.uid, ::getuid());
+    EXPECT_EQ(theirs.gid, ::getgid());
+}
+
+TEST(Credentials, OnlyAPrivilegedProcessMayClaimAnotherIdentity) {
+    if (!is_root()) GTEST_SKIP() << needs_root;
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(receiver);
+    raw_sockets::enable_credentials_passing(receiver);
+
+    // Root (CAP_SETUID, CAP_SETGID) may speak for another user and group...
+    ASSERT_EQ(send_claimed_credentials(
+                  sender.native_handle(),
+                  ucred{.pid = ::getpid(), .uid = nobody_uid, .gid = not_nobodys_gid}),
+              0);
+    std::string data;
+    const Credentials claimed = raw_sockets::recv_credentials(receiver, data);
+    EXPECT_EQ(claimed.pid, ::getpid());
+    EXPECT_EQ(claimed.uid, nobody_uid);
+    EXPECT_EQ(claimed.gid, not_nobodys_gid);
+
+    // ...an ordinary user may not: claiming root is refused by sendmsg() itself.
+    Child child([&]() -> std::string {
+        if (std::string failed = become(nobody_uid, nobody_gid); !failed.empty()) return failed;
+        const int refused = send_claimed_credentials(sender.native_handle(),
+                                                     ucred{.pid = ::getpid(), .uid = 0, .gid = 0});
+        return refused == 0 ? "sent" : raw_sockets::errno_name(refused);
+    });
+    EXPECT_EQ(child.finish(), "EPERM");
+}
+
+}  // namespace

@@ -1,0 +1,280 @@
+// Chapter 07: passing descriptors. A socketpair connects a parent and the child it forks;
+// SCM_RIGHTS sends an open file (a pipe, a regular file, a listening socket) to another
+// process, which gets a new descriptor number for the same open file, offset included. At
+// least one byte must travel with the descriptors; received ones are close-on-exec; and
+// descriptors that do not fit are reported (MSG_CTRUNC) without leaking any.
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "raw_sockets/raw_sockets.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using raw_sockets::Address;
+using raw_sockets::Fd;
+using raw_sockets::ReceivedFds;
+using raw_sockets::Socket;
+using test_support::Child;
+using test_support::contains;
+using test_support::TempDir;
+using test_support::thrown;
+
+// Both ends of a pipe, each owned by an Fd. `flags` 0 leaves them inheritable by exec().
+struct Pipe {
+    Fd read;
+    Fd write;
+    explicit Pipe(int flags = O_CLOEXEC) {
+        int fds[2];
+        if (::pipe2(fds, flags) != 0) throw std::runtime_error("pipe2 failed");
+        read.reset(fds[0]);
+        write.reset(fds[1]);
+    }
+};
+
+// A safety net, not a wait: a blocking call on one of the test's sockets fails with EAGAIN
+// after 10 s instead of hanging when the code under test is broken.
+void give_up_after_10s(const Socket& socket) {
+    const timeval limit{.tv_sec = 10, .tv_usec = 0};
+    ASSERT_EQ(::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit),
+              0);
+    ASSERT_EQ(::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit),
+              0);
+}
+
+void write_text(int fd, std::string_view text) {
+    ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+}
+
+// One read() of at most `size` bytes from `fd`, as text ("" at end of file or on error).
+std::string read_text(int fd, std::size_t size) {
+    std::string text(size, '\0');
+    const ssize_t count = ::read(fd, text.data(), size);
+    text.resize(count > 0 ? static_cast<std::size_t>(count) : 0);
+    return text;
+}
+
+// True when `a` and `b` are the same file (device and inode), however they were opened.
+bool same_file(int a, int b) {
+    struct stat first {};
+    struct stat second {};
+    return ::fstat(a, &first) == 0 && ::fstat(b, &second) == 0 && first.st_dev == second.st_dev &&
+           first.st_ino == second.st_ino;
+}
+
+// How many descriptors this process has open (the entries of /proc/self/fd).
+std::size_t open_descriptor_count() {
+    std::size_t count = 0;
+    for ([[maybe_unused]] const auto& entry :
+         std::filesystem::directory_iterator("/proc/self/fd")) {
+        ++count;
+    }
+    return count;
+}
+
+// ---- socketpair ----------------------------------------------------------------------------
+
+TEST(SocketPair, ConnectsParentAndChild) {
+    auto [parent_end, child_end] = raw_sockets::socket_pair();
+    give_up_after_10s(parent_end);
+
+    // Each process keeps one end: no path, no address, no permissions, just a fork().
+    Child child([&]() -> std::string {
+        parent_end.close();
+        const std::string asked = test_support::receive_all(child_end);
+        child_end.send_all("child " + std::to_string(::getpid()) + " got '" + asked + "'");
+        return {};
+    });
+    child_end.close();
+
+    parent_end.send_all("ping");
+    parent_end.shutdown_write();
+    const std::string answer = test_support::receive_all(parent_end);
+
+    EXPECT_EQ(answer, "child " + std::to_string(child.pid()) + " got 'ping'");
+    EXPECT_EQ(child.finish(), "");
+}
+
+// ---- SCM_RIGHTS ----------------------------------------------------------------------------
+
+TEST(ScmRights, PassesAnOpenFile) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(receiver);
+    Pipe pipe;
+
+    const int sent[] = {pipe.write.get()};
+    raw_sockets::send_fds(sender, "here", sent);
+    ReceivedFds received = raw_sockets::recv_fds(receiver, 64, 4);
+
+    EXPECT_EQ(received.data, "here");
+    ASSERT_EQ(received.fds.size(), 1u);
+    const int number = received.fds[0].get();
+    EXPECT_NE(number, pipe.write.get());               // a new number...
+    EXPECT_TRUE(same_file(number, pipe.write.get()));  // ...for the same open file
+    // It works on its own: the sender's descriptor is gone, the pipe's write end lives on.
+    pipe.write.reset();
+    write_text(number, "through the new number");
+    received.fds.clear();  // the last write end: the reader will see end of file
+    EXPECT_EQ(read_text(pipe.read.get(), 100), "through the new number");
+    EXPECT_EQ(read_text(pipe.read.get(), 100), "");
+}
+
+TEST(ScmRights, SharesTheFileOffset) {
+    const TempDir dir;
+    std::ofstream(dir.file("digits")) << "0123456789";
+    auto [parent_end, child_end] = raw_sockets::socket_pair();
+    give_up_after_10s(parent_end);
+
+    // Forked before the file is opened, so the child can only have it by receiving it.
+    Child child([&]() -> std::string {
+        parent_end.close();
+        ReceivedFds received = raw_sockets::recv_fds(child_end, 16, 1);
+        if (received.fds.size() != 1) return "received " + std::to_string(received.fds.size());
+        return "child read '" + read_text(received.fds[0].get(), 4) + "'";
+    });
+    child_end.close();
+
+    const Fd file(::open(dir.file("digits").c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(file);
+    const int sent[] = {file.get()};
+    raw_sockets::send_fds(parent_end, "f", sent);
+    ASSERT_EQ(child.finish(), "child read '0123'");
+
+    // One open file, one offset: the child's read moved ours.
+    EXPECT_EQ(::lseek(file.get(), 0, SEEK_CUR), 4);
+    EXPECT_EQ(read_text(file.get(), 3), "456");
+    EXPECT_EQ(::lseek(file.get(), 0, SEEK_CUR), 7);
+}
+
+TEST(ScmRights, NeedsAtLeastOneDataByte) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    Pipe pipe;
+    const int sent[] = {pipe.write.get()};
+
+    const auto error =
+        thrown<std::invalid_argument>([&] { raw_sockets::send_fds(sender, "", sent); });
+    ASSERT_TRUE(error);
+    EXPECT_TRUE(contains(error->what(), "byte"));
+
+    // Why: on a stream socket, a sendmsg() of zero bytes sends nothing at all, and the
+    // descriptors attached to it are dropped without an error.
+    union {
+        char bytes[CMSG_SPACE(sizeof(int))];
+        cmsghdr align;
+    } control{};
+    msghdr message{};
+    message.msg_control = control.bytes;
+    message.msg_controllen = sizeof control.bytes;
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(header), sent, sizeof(int));
+    EXPECT_EQ(::sendmsg(sender.native_handle(), &message, MSG_NOSIGNAL), 0);
+    char byte = 0;
+    EXPECT_EQ(::recv(receiver.native_handle(), &byte, 1, MSG_DONTWAIT), -1);
+    EXPECT_EQ(errno, EAGAIN);
+}
+
+TEST(ScmRights, ReceivedDescriptorsAreCloseOnExec) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(receiver);
+    Pipe inheritable(0);
+    ASSERT_EQ(::fcntl(inheritable.write.get(), F_GETFD) & FD_CLOEXEC, 0);
+
+    const int sent[] = {inheritable.write.get()};
+    raw_sockets::send_fds(sender, "x", sent);
+    const ReceivedFds received = raw_sockets::recv_fds(receiver, 16, 1);
+
+    ASSERT_EQ(received.fds.size(), 1u);
+    // The flag belongs to the descriptor, not the open file: the receiver's is set at birth.
+    EXPECT_NE(::fcntl(received.fds[0].get(), F_GETFD) & FD_CLOEXEC, 0);
+    EXPECT_EQ(::fcntl(inheritable.write.get(), F_GETFD) & FD_CLOEXEC, 0);
+}
+
+TEST(ScmRights, TruncationIsDetectedAndNothingLeaks) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(receiver);
+    Pipe first, second, third;
+    const int sent[] = {first.write.get(), second.write.get(), third.write.get()};
+    const std::size_t open_before = open_descriptor_count();
+
+    raw_sockets::send_fds(sender, "three", sent);
+    const auto error = thrown<raw_sockets::ProtocolError>(
+        [&] { raw_sockets::recv_fds(receiver, 16, 1); });  // room for one
+
+    ASSERT_TRUE(error);
+    EXPECT_TRUE(contains(error->what(), "MSG_CTRUNC"));
+    EXPECT_TRUE(contains(error->what(), "pair:1"));
+    // The one that fitted was closed by recv_fds(), the two that did not by the kernel.
+    EXPECT_EQ(open_descriptor_count(), open_before);
+}
+
+TEST(ScmRights, PassesSeveralDescriptorsAtOnce) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(receiver);
+    std::array<Pipe, 3> pipes;
+    const int sent[] = {pipes[0].write.get(), pipes[1].write.get(), pipes[2].write.get()};
+
+    raw_sockets::send_fds(sender, "three pipes", sent);
+    ReceivedFds received = raw_sockets::recv_fds(receiver, 64, raw_sockets::max_fds_per_message);
+
+    EXPECT_EQ(received.data, "three pipes");
+    ASSERT_EQ(received.fds.size(), 3u);
+    // In the order sent: each received descriptor writes into its own pipe.
+    for (std::size_t i = 0; i < pipes.size(); ++i) {
+        SCOPED_TRACE("descriptor " + std::to_string(i));
+        const std::string text = "into pipe " + std::to_string(i);
+        write_text(received.fds[i].get(), text);
+        EXPECT_EQ(read_text(pipes[i].read.get(), 100), text);
+    }
+}
+
+TEST(ScmRights, HandsAListeningSocketToAnotherProcess) {
+    const TempDir dir;
+    auto [parent_end, child_end] = raw_sockets::socket_pair();
+    give_up_after_10s(parent_end);
+
+    // The child is forked before the listener exists: it can only get it through the pair.
+    // This is how chapter 09's pre-forked workers can be given their listening socket.
+    Child child([&]() -> std::string {
+        parent_end.close();
+        ReceivedFds received = raw_sockets::recv_fds(child_end, 16, 1);
+        if (received.fds.size() != 1) return "received " + std::to_string(received.fds.size());
+        const Socket listener(std::move(received.fds[0]), "received listener");
+        Socket client = raw_sockets::accept_connection(listener);
+        return "child echoed " + std::to_string(raw_sockets::echo_until_eof(client)) + " bytes";
+    });
+    child_end.close();
+
+    Socket listener = raw_sockets::listen_on(Address::parse(dir.unix_address("handed.sock")));
+    const int sent[] = {listener.native_handle()};
+    raw_sockets::send_fds(parent_end, "L", sent);
+    listener.close();  // ours is gone: whoever accepts now holds the one we sent
+
+    std::optional<Socket> client;
+    try {
+        client = raw_sockets::connect_to(Address::parse(dir.unix_address("handed.sock")));
+    } catch (const std::exception& error) {
+        FAIL() << error.what() << "; the child says: " << child.finish();
+    }
+    give_up_after_10s(*client);
+    EXPECT_EQ(test_support::round_trip(*client, "hello, worker"), "hello, worker");
+    EXPECT_EQ(child.finish(), "child echoed 13 bytes");
+}
+
+}  // namespace
