@@ -32,6 +32,25 @@ void control(const Fd& epoll, int operation, int fd, std::uint32_t events) {
     }
 }
 
+// Accepts every waiting client into `clients`. Returns false if it ran out of descriptors
+// (EMFILE, ENFILE), which leaves the remaining clients queued.
+bool accept_all(const Socket& listener, const Fd& epoll, std::map<int, EchoConnection>& clients) {
+    try {
+        while (auto connection = try_accept(listener)) {
+            set_nonblocking(*connection);
+            const int fd = connection->native_handle();
+            const auto& client =
+                clients.emplace(fd, EchoConnection(std::move(*connection))).first->second;
+            control(epoll, EPOLL_CTL_ADD, fd, interest(client));
+        }
+    } catch (const SocketError& error) {
+        if (!out_of_descriptors(error)) throw;
+        std::cerr << error.what() << ": not accepting until a client leaves" << std::endl;
+        return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -50,6 +69,7 @@ int main(int argc, char** argv) {
 
         std::map<int, EchoConnection> clients;
         std::array<epoll_event, 64> ready;
+        bool paused = false;  // not accepting: out of descriptors
         //! [epoll-loop]
         while (listener || !clients.empty()) {
             const int count = ::epoll_wait(epoll.get(), ready.data(), ready.size(), -1);
@@ -63,26 +83,31 @@ int main(int argc, char** argv) {
                     control(epoll, EPOLL_CTL_DEL, fd, 0);
                     listener.close();  // closing also removes it from the epoll set
                 } else if (listener && fd == listener.native_handle()) {
-                    while (auto connection = try_accept(listener)) {
-                        set_nonblocking(*connection);
-                        const int client_fd = connection->native_handle();
-                        const auto& client =
-                            clients.emplace(client_fd, EchoConnection(std::move(*connection)))
-                                .first->second;
-                        control(epoll, EPOLL_CTL_ADD, client_fd, interest(client));
+                    if (!accept_all(listener, epoll, clients)) {
+                        // Out of descriptors: the listener would stay readable and the loop
+                        // spin. Stop watching it until a client leaves; the rest wait in
+                        // the backlog.
+                        control(epoll, EPOLL_CTL_MOD, fd, 0);
+                        paused = true;
                     }
-                } else {
-                    auto& client = clients.at(fd);
+                } else if (const auto found = clients.find(fd); found != clients.end()) {
+                    auto& client = found->second;
                     if (event.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
                         client.on_readable();
                     }
                     if (event.events & EPOLLOUT) client.on_writable();
                     if (client.finished()) {
-                        clients.erase(fd);  // close() removes it from the epoll set
+                        clients.erase(found);  // close() removes it from the epoll set
+                        if (paused && listener) {
+                            control(epoll, EPOLL_CTL_MOD, listener.native_handle(), EPOLLIN);
+                            paused = false;
+                        }
                     } else {
                         control(epoll, EPOLL_CTL_MOD, fd, interest(client));
                     }
                 }
+                // Anything else is an event for a socket closed earlier in this same batch
+                // (the listener after a stop request): nothing to do.
             }
         }
         //! [epoll-loop]

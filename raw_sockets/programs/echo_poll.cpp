@@ -28,13 +28,16 @@ int main(int argc, char** argv) {
         std::cerr << "listening on " << listener.name() << std::endl;
 
         std::map<int, EchoConnection> clients;  // by descriptor
+        bool paused = false;                    // not accepting: out of descriptors
         //! [poll-loop]
         while (listener || !clients.empty()) {
             std::vector<pollfd> watched;
             // Once stopping, the stop pipe stays readable: leave it out (fd -1 is skipped).
             watched.push_back(
                 {.fd = listener ? stop.event_fd() : -1, .events = POLLIN, .revents = 0});
-            watched.push_back({.fd = listener.native_handle(), .events = POLLIN, .revents = 0});
+            // While out of descriptors, leave the listener out too (see below).
+            watched.push_back(
+                {.fd = paused ? -1 : listener.native_handle(), .events = POLLIN, .revents = 0});
             for (const auto& [fd, client] : clients) {
                 const short events = static_cast<short>((client.wants_read() ? POLLIN : 0) |
                                                         (client.wants_write() ? POLLOUT : 0));
@@ -47,10 +50,20 @@ int main(int argc, char** argv) {
             }
             if (watched[0].revents != 0 && listener) listener.close();  // stop: accept no more
             if (watched[1].revents != 0 && listener) {
-                while (auto connection = try_accept(listener)) {
-                    set_nonblocking(*connection);
-                    const int fd = connection->native_handle();
-                    clients.emplace(fd, EchoConnection(std::move(*connection)));
+                try {
+                    while (auto connection = try_accept(listener)) {
+                        set_nonblocking(*connection);
+                        const int fd = connection->native_handle();
+                        clients.emplace(fd, EchoConnection(std::move(*connection)));
+                    }
+                } catch (const SocketError& error) {
+                    // Out of descriptors: a readable listener we cannot accept from would
+                    // make poll() return at once, forever. Ignore it until a client leaves;
+                    // the waiting clients stay queued in the backlog.
+                    if (!out_of_descriptors(error)) throw;
+                    std::cerr << error.what() << ": not accepting until a client leaves"
+                              << std::endl;
+                    paused = true;
                 }
             }
             for (auto it = watched.begin() + 2; it != watched.end(); ++it) {
@@ -58,7 +71,10 @@ int main(int argc, char** argv) {
                 auto& client = clients.at(it->fd);
                 if (it->revents & (POLLIN | POLLHUP | POLLERR)) client.on_readable();
                 if (it->revents & POLLOUT) client.on_writable();
-                if (client.finished()) clients.erase(it->fd);  // closes the socket
+                if (client.finished()) {
+                    clients.erase(it->fd);  // closes the socket
+                    paused = false;         // a descriptor is free again
+                }
             }
         }
         //! [poll-loop]

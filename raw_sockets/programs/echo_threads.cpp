@@ -26,15 +26,23 @@ class RunningClients {
     void finished() {
         std::lock_guard lock(mutex_);
         if (--count_ == 0) idle_.notify_all();
+        changed_.notify_all();
     }
     void wait_until_idle() {
         std::unique_lock lock(mutex_);
         idle_.wait(lock, [this] { return count_ == 0; });
     }
+    // Waits until at least one of the clients running now has finished.
+    void wait_for_one_to_finish() {
+        std::unique_lock lock(mutex_);
+        const int now = count_;
+        changed_.wait(lock, [this, now] { return count_ < now || count_ == 0; });
+    }
 
   private:
     std::mutex mutex_;
     std::condition_variable idle_;
+    std::condition_variable changed_;
     int count_ = 0;
 };
 
@@ -51,7 +59,16 @@ int main(int argc, char** argv) {
         RunningClients running;
         //! [threads]
         while (stop.wait_readable(listener)) {
-            Socket client = accept_connection(listener);
+            Socket client;
+            try {
+                client = accept_connection(listener);
+            } catch (const SocketError& error) {
+                if (!out_of_descriptors(error)) throw;
+                // Out of descriptors: wait for a client to leave rather than spin or die.
+                std::cerr << error.what() << ": waiting for a client to leave" << std::endl;
+                running.wait_for_one_to_finish();
+                continue;
+            }
             running.started();
             // The thread owns the connection: it is moved in, and closed when the thread ends.
             std::thread([&running, client = std::move(client)]() mutable {

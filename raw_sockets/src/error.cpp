@@ -86,6 +86,11 @@ SocketError::SocketError(std::string_view operation, std::string_view address, i
     message_ += detail;
 }
 
+bool out_of_descriptors(const SocketError& error) noexcept {
+    const int code = error.code().value();
+    return code == EMFILE || code == ENFILE;
+}
+
 void throw_errno(std::string_view operation, std::string_view address) {
     throw SocketError(operation, address, errno);
 }

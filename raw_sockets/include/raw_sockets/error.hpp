@@ -41,6 +41,10 @@ class SocketError : public std::system_error {
     std::string message_;
 };
 
+/// True for EMFILE and ENFILE: the process or the system has no descriptor left. For a
+/// server this is a condition to ride out (stop accepting for a while), not a reason to die.
+bool out_of_descriptors(const SocketError& error) noexcept;
+
 /// Throws SocketError for `operation` on `address` with the current value of errno.
 [[noreturn]] void throw_errno(std::string_view operation, std::string_view address);
 

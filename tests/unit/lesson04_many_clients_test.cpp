@@ -1,0 +1,485 @@
+// Chapter 04: many clients. The non-blocking calls an event loop is built on (try_recv,
+// try_send, try_accept, set_nonblocking), and EchoConnection, the per-client state of
+// echo_poll and echo_epoll: what it does with bytes the peer cannot take yet, when it stops
+// reading, when it is finished, and why a vanished peer is not an error.
+//
+// Chapter 04's exercise replaces EchoConnection's code with a stub that throws
+// std::logic_error("TODO(lesson04) ..."). No test here runs a second thread or waits without
+// a limit, so the stub's exception fails each test with its message instead of hanging it.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "raw_sockets/raw_sockets.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using raw_sockets::Address;
+using raw_sockets::EchoConnection;
+using raw_sockets::Socket;
+using test_support::patterned_data;
+using test_support::TempDir;
+
+constexpr std::size_t KiB = 1024;
+constexpr std::size_t MiB = 1024 * KiB;
+constexpr int patience_ms = 5000;  // the longest any single wait in this file may take
+
+// Ends the test program, saying why, if a test is still running after `seconds`. The safety
+// nets below catch a call that blocks; this one catches a loop that never ends, such as an
+// on_readable() that goes on reading after the end of the stream (recv() returns 0 at once,
+// forever). Without it the test would hang until CTest's limit.
+class Deadline {
+  public:
+    explicit Deadline(unsigned seconds) {
+        struct sigaction action {};
+        action.sa_handler = out_of_time;
+        sigemptyset(&action.sa_mask);
+        ::sigaction(SIGALRM, &action, nullptr);
+        ::alarm(seconds);
+    }
+    ~Deadline() { ::alarm(0); }
+    Deadline(const Deadline&) = delete;
+    Deadline& operator=(const Deadline&) = delete;
+
+  private:
+    static void out_of_time(int) {
+        static constexpr char message[] =
+            "\nThis test ran out of time: a loop that never ends? (It is the test named on the "
+            "last [ RUN ] line.)\n";
+        [[maybe_unused]] const ssize_t ignored =
+            ::write(STDERR_FILENO, message, sizeof message - 1);
+        ::_exit(1);  // only async-signal-safe calls in a handler
+    }
+};
+
+std::string as_text(std::span<const std::byte> bytes) {
+    return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+// A safety net, not a wait: a blocking call on a test's own socket fails with EAGAIN after
+// `seconds` instead of hanging when the code under test is broken.
+void give_up_after(const Socket& socket, int seconds) {
+    const timeval limit{.tv_sec = seconds, .tv_usec = 0};
+    ASSERT_EQ(::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit),
+              0);
+    ASSERT_EQ(::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit),
+              0);
+}
+
+bool is_nonblocking(const Socket& socket) {
+    return (::fcntl(socket.native_handle(), F_GETFL) & O_NONBLOCK) != 0;
+}
+
+// How many received bytes wait in the socket, not yet read (FIONREAD).
+std::size_t unread_bytes(const Socket& socket) {
+    int count = 0;
+    EXPECT_EQ(::ioctl(socket.native_handle(), FIONREAD, &count), 0);
+    return static_cast<std::size_t>(count);
+}
+
+// Exactly `size` bytes; the SO_RCVTIMEO of give_up_after() turns a wait for bytes that never
+// come into a SocketError (EAGAIN) that names the socket.
+std::string receive_exactly(Socket& socket, std::size_t size) {
+    std::vector<std::byte> buffer(size);
+    if (!socket.recv_exact(buffer)) return {};
+    return as_text(buffer);
+}
+
+// Whatever has arrived, without waiting.
+std::string receive_what_has_arrived(const Socket& socket) {
+    std::string received;
+    std::array<char, 64 * KiB> buffer;
+    for (;;) {
+        const ssize_t count =
+            ::recv(socket.native_handle(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+        if (count <= 0) return received;
+        received.append(buffer.data(), static_cast<std::size_t>(count));
+    }
+}
+
+// Fills the socket's send buffer without blocking, as a client that stopped reading would
+// leave it; returns what it sent.
+std::string fill_send_buffer(const Socket& socket) {
+    const std::string chunk = patterned_data(4 * KiB);
+    std::string sent;
+    for (;;) {
+        const ssize_t count =
+            ::send(socket.native_handle(), chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (count < 0) return sent;  // EAGAIN: full
+        sent.append(chunk, 0, static_cast<std::size_t>(count));
+    }
+}
+
+// Compares byte strings too large to print: the failure says where they first differ.
+testing::AssertionResult same_bytes(std::string_view actual, std::string_view expected) {
+    if (actual == expected) return testing::AssertionSuccess();
+    const auto difference =
+        std::mismatch(actual.begin(), actual.end(), expected.begin(), expected.end());
+    return testing::AssertionFailure()
+           << "got " << actual.size() << " bytes, expected " << expected.size()
+           << "; they differ first at byte " << (difference.first - actual.begin());
+}
+
+// Both ends of one connection: `server` non-blocking, as an event loop holds it, `client`
+// blocking with give_up_after()'s safety net. "unix" is a socketpair; "tcp" goes through
+// a listener on 127.0.0.1, port 0.
+struct Connection {
+    Socket server;
+    Socket client;
+};
+
+Connection connect_pair(std::string_view transport) {
+    Connection pair;
+    if (transport == "unix") {
+        std::tie(pair.server, pair.client) = raw_sockets::socket_pair(SOCK_STREAM);
+    } else {
+        const Socket listener = raw_sockets::listen_on(Address::parse("127.0.0.1:0"));
+        pair.client = raw_sockets::connect_to(raw_sockets::local_address(listener));
+        pair.server = raw_sockets::accept_connection(listener);
+    }
+    raw_sockets::set_nonblocking(pair.server);
+    give_up_after(pair.client, 5);
+    return pair;
+}
+
+// Waits (at most patience_ms) until `socket` reports one of `events`, or POLLHUP or POLLERR.
+testing::AssertionResult becomes_ready(const Socket& socket, short events) {
+    pollfd watched{.fd = socket.native_handle(), .events = events, .revents = 0};
+    const int ready = ::poll(&watched, 1, patience_ms);
+    if (ready == 1) return testing::AssertionSuccess();
+    return testing::AssertionFailure() << socket.name() << " was not ready within " << patience_ms
+                                       << " ms (poll returned " << ready << ")";
+}
+
+// One connection's part of echo_poll's loop: wait for what it wants, then call on_readable()
+// (input, hang-up or error) and on_writable(), until finished(). Fails when nothing happens
+// for patience_ms or the loop goes round too often without finishing.
+testing::AssertionResult serve_until_finished(EchoConnection& connection) {
+    for (int turn = 0; turn < 10000; ++turn) {
+        if (connection.finished()) return testing::AssertionSuccess();
+        const short events = static_cast<short>((connection.wants_read() ? POLLIN : 0) |
+                                                (connection.wants_write() ? POLLOUT : 0));
+        pollfd watched{.fd = connection.socket().native_handle(), .events = events, .revents = 0};
+        if (::poll(&watched, 1, patience_ms) != 1) {
+            return testing::AssertionFailure()
+                   << "not finished, and nothing happened for " << patience_ms << " ms";
+        }
+        if (watched.revents & (POLLIN | POLLHUP | POLLERR)) connection.on_readable();
+        if (watched.revents & POLLOUT) connection.on_writable();
+    }
+    return testing::AssertionFailure() << "still not finished after 10000 turns of the loop";
+}
+
+// ---- the non-blocking calls -------------------------------------------------------------
+
+TEST(TryRecv, ReturnsNulloptWhenNothingHasArrived) {
+    auto [socket, peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    raw_sockets::set_nonblocking(socket);
+    give_up_after(socket, 5);  // were it still blocking, recv() would fail after 5 s, not hang
+    std::array<std::byte, 16> buffer;
+
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(socket.try_recv(buffer), std::nullopt);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1))
+        << "try_recv() waited: the socket is not non-blocking";
+
+    peer.send_all("x");
+    const auto received = socket.try_recv(buffer);
+    ASSERT_EQ(received, std::optional<std::size_t>(1));
+    EXPECT_EQ(as_text(std::span(buffer).first(1)), "x");
+    EXPECT_EQ(socket.try_recv(buffer), std::nullopt) << "everything was read: nothing again";
+}
+
+TEST(TryRecv, ReturnsZeroAtEndOfStream) {
+    auto [socket, peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    raw_sockets::set_nonblocking(socket);
+    give_up_after(socket, 5);
+    std::array<std::byte, 16> buffer;
+
+    peer.send_all("last");
+    peer.shutdown_write();  // end of stream; the peer could still read
+
+    ASSERT_EQ(socket.try_recv(buffer), std::optional<std::size_t>(4)) << "data first";
+    EXPECT_EQ(as_text(std::span(buffer).first(4)), "last");
+    // 0, not std::nullopt: "the peer will send no more" differs from "nothing yet".
+    EXPECT_EQ(socket.try_recv(buffer), std::optional<std::size_t>(0));
+    EXPECT_EQ(socket.try_recv(buffer), std::optional<std::size_t>(0)) << "and stays so";
+}
+
+TEST(TrySend, ReturnsNulloptWhenTheBufferIsFull) {
+    auto [socket, peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    raw_sockets::set_nonblocking(socket);
+    give_up_after(socket, 5);  // were it still blocking, send() would give up after 5 s
+    give_up_after(peer, 5);
+    const std::string chunk = patterned_data(64 * KiB);
+
+    // The peer reads nothing, so the kernel's buffer fills; try_send() then says so.
+    std::string taken;
+    std::optional<std::size_t> sent;
+    const auto start = std::chrono::steady_clock::now();
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        sent = socket.try_send(raw_sockets::as_bytes(chunk));
+        if (!sent) break;
+        ASSERT_LE(*sent, chunk.size());
+        taken.append(chunk, 0, *sent);  // possibly part of it: the kernel took what fit
+    }
+    EXPECT_EQ(sent, std::nullopt) << "1000 times 64 KiB went into a socket nobody reads";
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2))
+        << "try_send() waited for room: the socket is not non-blocking";
+    EXPECT_GT(taken.size(), 0u);
+
+    // Every byte it reported taken arrives, in order; once read, there is room again.
+    EXPECT_TRUE(same_bytes(receive_exactly(peer, taken.size()), taken));
+    EXPECT_EQ(unread_bytes(peer), 0u) << "more arrived than try_send() reported";
+    EXPECT_EQ(socket.try_send(raw_sockets::as_bytes("more")), std::optional<std::size_t>(4));
+}
+
+TEST(TryAccept, ReturnsNulloptWhenNoClientWaits) {
+    const TempDir dir;
+    const Address address = Address::parse(dir.unix_address("listener.sock"));
+    const Socket listener = raw_sockets::listen_on(address);
+    raw_sockets::set_nonblocking(listener);
+    give_up_after(listener, 5);  // SO_RCVTIMEO bounds accept() too
+
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(raw_sockets::try_accept(listener), std::nullopt);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1))
+        << "try_accept() waited: the listener is not non-blocking";
+
+    Socket client = raw_sockets::connect_to(address);
+    give_up_after(client, 5);
+    std::optional<Socket> accepted = raw_sockets::try_accept(listener);
+    ASSERT_TRUE(accepted.has_value()) << "a client was waiting";
+    accepted->send_all("welcome");
+    EXPECT_EQ(receive_exactly(client, 7), "welcome");
+    EXPECT_EQ(raw_sockets::try_accept(listener), std::nullopt) << "that was the only one";
+}
+
+TEST(SetNonblocking, SetsONonblock) {
+    auto [socket, peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    const int before = ::fcntl(socket.native_handle(), F_GETFL);
+    ASSERT_GE(before, 0);
+    EXPECT_EQ(before & O_NONBLOCK, 0) << "a new socket blocks";
+
+    raw_sockets::set_nonblocking(socket);
+
+    const int after = ::fcntl(socket.native_handle(), F_GETFL);
+    EXPECT_NE(after & O_NONBLOCK, 0);
+    EXPECT_EQ(after & ~O_NONBLOCK, before) << "the other status flags are kept";
+    EXPECT_NE(::fcntl(socket.native_handle(), F_GETFD) & FD_CLOEXEC, 0) << "still close-on-exec";
+    EXPECT_FALSE(is_nonblocking(peer)) << "the other end is a socket of its own";
+    raw_sockets::set_nonblocking(socket);  // a second time changes nothing
+    EXPECT_EQ(::fcntl(socket.native_handle(), F_GETFL), after);
+}
+
+// ---- EchoConnection ---------------------------------------------------------------------
+
+TEST(EchoConnection, EchoesWhatArrives) {
+    const Deadline deadline(20);
+    auto [server, client] = connect_pair("unix");
+    EchoConnection connection(std::move(server));
+    EXPECT_TRUE(connection.wants_read());
+    EXPECT_FALSE(connection.wants_write());
+    EXPECT_FALSE(connection.finished());
+
+    connection.on_readable();  // nothing has arrived: returns at once, sends nothing
+    EXPECT_EQ(unread_bytes(client), 0u);
+    EXPECT_TRUE(connection.wants_read());
+
+    client.send_all("hello");
+    connection.on_readable();
+    EXPECT_EQ(receive_exactly(client, 5), "hello");
+    client.send_all("and again");
+    connection.on_readable();
+    EXPECT_EQ(receive_exactly(client, 9), "and again");
+
+    EXPECT_TRUE(connection.wants_read()) << "the client may send more";
+    EXPECT_FALSE(connection.wants_write()) << "everything was sent back";
+    EXPECT_FALSE(connection.finished()) << "the client has not ended its stream";
+}
+
+TEST(EchoConnection, FinishesAfterPeerEndsAndEverythingIsEchoed) {
+    const Deadline deadline(20);
+    // Ten times what the socket buffers hold, so it takes many turns of a loop: a client and a
+    // server side by side in one poll(), as echo_poll would run the server side.
+    const std::string data = patterned_data(2 * MiB);
+    auto [server, client] = connect_pair("unix");
+    raw_sockets::set_nonblocking(client);
+    const int client_fd = client.native_handle();
+    std::optional<EchoConnection> connection(std::in_place, std::move(server));
+
+    std::size_t sent = 0;
+    std::string received;
+    bool end_of_stream = false;
+    std::array<std::byte, 64 * KiB> buffer;
+    for (int turn = 0; !end_of_stream; ++turn) {
+        ASSERT_LT(turn, 100000) << "the echo never ended; received " << received.size();
+        std::vector<pollfd> watched{
+            {.fd = client_fd,
+             .events = static_cast<short>(POLLIN | (sent < data.size() ? POLLOUT : 0)),
+             .revents = 0}};
+        if (connection) {
+            const short events = static_cast<short>((connection->wants_read() ? POLLIN : 0) |
+                                                    (connection->wants_write() ? POLLOUT : 0));
+            watched.push_back(
+                {.fd = connection->socket().native_handle(), .events = events, .revents = 0});
+        }
+        ASSERT_GT(::poll(watched.data(), watched.size(), patience_ms), 0)
+            << "nothing moved for " << patience_ms << " ms; sent " << sent << ", received "
+            << received.size();
+
+        if (watched[0].revents & POLLOUT) {
+            const auto taken = client.try_send(raw_sockets::as_bytes(data).subspan(sent));
+            sent += taken.value_or(0);
+            if (sent == data.size()) client.shutdown_write();  // "that was all"
+        }
+        if (watched[0].revents & (POLLIN | POLLHUP)) {
+            const auto count = client.try_recv(buffer);
+            if (count == std::optional<std::size_t>(0)) end_of_stream = true;
+            if (count) received += as_text(std::span(buffer).first(*count));
+        }
+        if (connection) {
+            if (watched[1].revents & (POLLIN | POLLHUP | POLLERR)) connection->on_readable();
+            if (watched[1].revents & POLLOUT) connection->on_writable();
+            if (connection->finished()) {
+                ASSERT_EQ(sent, data.size()) << "finished before the client ended its stream";
+                ASSERT_EQ(received.size() + unread_bytes(client), data.size())
+                    << "finished before everything was echoed";
+                EXPECT_FALSE(connection->wants_read());
+                EXPECT_FALSE(connection->wants_write());
+                connection.reset();  // what the loop does with a finished connection: close it
+            }
+        }
+    }
+    EXPECT_FALSE(connection.has_value()) << "the client saw the end, yet it is not finished";
+    EXPECT_TRUE(same_bytes(received, data));
+}
+
+TEST(EchoConnection, BuffersWhatThePeerCannotTakeYet) {
+    const Deadline deadline(20);
+    auto [server, client] = connect_pair("unix");
+    // Echoes the client has not read yet fill the way back.
+    const std::string unread_echoes = fill_send_buffer(server);
+    EchoConnection connection(std::move(server));
+
+    client.send_all("hello");
+    connection.on_readable();  // reads "hello"; sending it would block, so it must wait
+    EXPECT_TRUE(connection.wants_write()) << "\"hello\" should wait in the buffer";
+    EXPECT_TRUE(connection.wants_read()) << "the buffer has room for more";
+    EXPECT_FALSE(connection.finished());
+    connection.on_writable();  // still no room: it must neither block nor throw
+    EXPECT_TRUE(connection.wants_write());
+
+    // The client reads at last; when poll() says "writable", the rest goes out.
+    EXPECT_TRUE(same_bytes(receive_exactly(client, unread_echoes.size()), unread_echoes));
+    connection.on_writable();
+    EXPECT_FALSE(connection.wants_write()) << "everything should have been sent";
+    EXPECT_EQ(receive_exactly(client, 5), "hello");
+    EXPECT_EQ(unread_bytes(client), 0u) << "and only once";
+    EXPECT_FALSE(connection.finished());
+}
+
+TEST(EchoConnection, StopsReadingWhenItsBufferIsFull) {
+    const Deadline deadline(20);
+    constexpr std::size_t max_pending = 1000;
+    auto [server, client] = connect_pair("unix");
+    const std::string unread_echoes = fill_send_buffer(server);
+    EchoConnection connection(std::move(server), max_pending);
+    const Socket& server_side = connection.socket();
+    const std::string data = patterned_data(5 * max_pending);
+
+    client.send_all(data);
+    connection.on_readable();
+    // Backpressure: it holds max_pending bytes and leaves the rest in the kernel, whose full
+    // buffers will in the end block the client's own send().
+    EXPECT_FALSE(connection.wants_read()) << "its buffer is full: it must stop reading";
+    EXPECT_TRUE(connection.wants_write());
+    EXPECT_EQ(unread_bytes(server_side), data.size() - max_pending)
+        << "it should take exactly max_pending bytes";
+    connection.on_readable();  // poll() reports a hang-up even when not asked for input
+    EXPECT_EQ(unread_bytes(server_side), data.size() - max_pending)
+        << "called again with a full buffer, it must still take nothing";
+
+    // Once the client reads, each bufferful that goes out makes room for the next one.
+    EXPECT_TRUE(same_bytes(receive_exactly(client, unread_echoes.size()), unread_echoes));
+    std::string echoed;
+    for (int turn = 0; echoed.size() < data.size(); ++turn) {
+        ASSERT_LT(turn, 100) << "stuck after echoing " << echoed.size() << " bytes";
+        if (connection.wants_write()) connection.on_writable();
+        if (connection.wants_read()) connection.on_readable();
+        const std::size_t taken = data.size() - unread_bytes(server_side);
+        echoed += receive_what_has_arrived(client);
+        EXPECT_LE(taken - echoed.size(), max_pending) << "it held more than max_pending";
+    }
+    EXPECT_TRUE(same_bytes(echoed, data));
+    EXPECT_TRUE(connection.wants_read());
+    EXPECT_FALSE(connection.finished());
+}
+
+TEST(EchoConnection, APeerThatResetsIsFinishedNotAnError) {
+    const Deadline deadline(20);
+    for (const std::string_view transport : {"unix", "tcp"}) {
+        SCOPED_TRACE(transport);
+        auto [server, client] = connect_pair(transport);
+        EchoConnection connection(std::move(server));
+
+        client.send_all("an echo the client will never read");
+        connection.on_readable();
+        ASSERT_TRUE(becomes_ready(client, POLLIN)) << "the echo did not arrive";
+        client.send_all("half a mess");  // half a message, then gone:
+        if (transport == "tcp") {
+            // linger 0: close() sends RST at once instead of the orderly FIN.
+            const linger abort{.l_onoff = 1, .l_linger = 0};
+            ASSERT_EQ(
+                ::setsockopt(client.native_handle(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort),
+                0);
+        }
+        client.close();  // with unread data: a Unix socket's peer gets ECONNRESET too
+        // Until the reset has arrived, not just the data before it: poll() reports POLLHUP
+        // or POLLERR even when asked for nothing.
+        ASSERT_TRUE(becomes_ready(connection.socket(), 0));
+
+        EXPECT_NO_THROW(connection.on_readable()) << "ECONNRESET ends one client, not the server";
+        EXPECT_TRUE(connection.finished());
+        EXPECT_FALSE(connection.wants_read());
+        EXPECT_FALSE(connection.wants_write()) << "nobody is left to send to";
+    }
+}
+
+TEST(EchoConnection, APeerThatLeavesWithoutReadingIsFinished) {
+    const Deadline deadline(20);
+    for (const std::string_view transport : {"unix", "tcp"}) {
+        SCOPED_TRACE(transport);
+        auto [server, client] = connect_pair(transport);
+        EchoConnection connection(std::move(server));
+
+        // A request, then gone before any answer arrives (nothing unread, so no reset): the
+        // echo goes to a socket that no longer exists, which send() reports as EPIPE.
+        client.send_all(patterned_data(100 * KiB));
+        client.close();
+
+        EXPECT_NO_THROW(EXPECT_TRUE(serve_until_finished(connection)))
+            << "EPIPE ends one client, not the server";
+        EXPECT_FALSE(connection.wants_read());
+        EXPECT_FALSE(connection.wants_write());
+    }
+}
+
+}  // namespace
