@@ -103,7 +103,7 @@ Fd listen_unix_path(const Address& address, const ListenOptions& options) {
 
     // The common case, a free path, needs no probe (and so does not depend on chapter 05's
     // exercise); anything already there is judged by the probe.
-    struct stat existing{};
+    struct stat existing {};
     const bool occupied = ::lstat(path.c_str(), &existing) == 0;
     switch (occupied ? probe_socket_path(path, options.type) : PathState::absent) {
         case PathState::absent:
