@@ -54,6 +54,13 @@ StopSignals::~StopSignals() {
     installed = false;
 }
 
+void StopSignals::renew_after_fork() {
+    ::close(stop_pipe[0]);
+    ::close(stop_pipe[1]);
+    if (::pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) throw_errno("pipe2", "stop signals");
+    stop_requested = 0;
+}
+
 bool StopSignals::requested() const noexcept {
     return stop_requested != 0;
 }

@@ -591,7 +591,7 @@ NOBODY = 65534  # uid of nobody and gid of nogroup on Debian
 
 
 @pytest.fixture
-def run_program_as_nobody() -> Callable[..., subprocess.CompletedProcess]:
+def run_program_as_nobody() -> Iterator[Callable[..., subprocess.CompletedProcess]]:
     """`run_program_as_nobody(program, *args, timeout=30.0) -> subprocess.CompletedProcess`:
     run_program, but as uid and gid 65534 with no supplementary groups, in `/` (a test's
     directory is private to root unless the test opens it up). `program` is a course
@@ -601,9 +601,20 @@ def run_program_as_nobody() -> Callable[..., subprocess.CompletedProcess]:
     skipped, saying so, when not run as root."""
     if os.geteuid() != 0:
         pytest.skip("needs root: only root can run a program as another user (nobody)")
+    # The build tree may sit where nobody cannot reach it (a checkout under /root is 0700),
+    # so course programs run from a copy in a directory of their own that nobody can enter.
+    copies = tempfile.mkdtemp(prefix="course-bin-", dir="/tmp")
+    os.chmod(copies, 0o755)
+
+    def reachable_copy(program: str) -> str:
+        copy = os.path.join(copies, program)
+        if not os.path.exists(copy):
+            shutil.copy2(program_path(program), copy)
+            os.chmod(copy, 0o755)
+        return copy
 
     def run(program: str, *args: str, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess:
-        path = program if os.path.isabs(program) else program_path(program)
+        path = program if os.path.isabs(program) else reachable_copy(program)
         command = [path, *map(str, args)]
         try:
             return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
@@ -615,4 +626,5 @@ def run_program_as_nobody() -> Callable[..., subprocess.CompletedProcess]:
                     f"killed.\n--- its stdout ---\n{_shorten(stdout)}\n"
                     f"--- its stderr ---\n{_shorten(stderr)}", pytrace=False)
 
-    return run
+    yield run
+    shutil.rmtree(copies, ignore_errors=True)

@@ -23,6 +23,10 @@ class StopSignals {
     StopSignals(const StopSignals&) = delete;
     StopSignals& operator=(const StopSignals&) = delete;
 
+    /// In a child just forked: a pipe of its own and no stop requested yet, so that a signal
+    /// to the child and a signal to its parent are told apart (chapter 09's workers).
+    void renew_after_fork();
+
     /// True once SIGINT or SIGTERM has arrived.
     bool requested() const noexcept;
     /// A descriptor that becomes readable when a stop is requested (for poll/epoll loops).
