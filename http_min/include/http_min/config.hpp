@@ -1,0 +1,38 @@
+/// \file
+/// \brief The http_min command line (the contract in the course plan), parsed into Config.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "raw_sockets/address.hpp"
+
+namespace http_min {
+
+/// Everything the command line can set.
+struct Config {
+    std::vector<raw_sockets::Address> listen;  ///< --uds, --bind, --host/--port, in order
+    int workers = 1;                           ///< --workers N
+    mode_t uds_mode = 0660;                    ///< --uds-mode OCTAL
+    std::string uds_group;                     ///< --uds-group NAME
+    /// --forwarded-allow: peers whose X-Forwarded-For is trusted. IP addresses as text,
+    /// "unix" for every Unix-socket peer, "*" for everyone.
+    std::vector<std::string> forwarded_allow;
+    std::chrono::seconds request_timeout{30};  ///< --request-timeout SECONDS
+    std::optional<std::string> root;           ///< --root DIR: files served under /static/
+    std::string access_log = "-";              ///< --access-log FILE, "-" for stdout, "" for none
+};
+
+/// Parses the arguments after the program name. Throws raw_sockets::UsageError naming the
+/// bad argument; addresses are parsed at once, so a bad address is named here too.
+Config parse_command_line(std::span<char* const> args);
+
+/// The usage text: one line per option.
+extern const char* const usage;
+
+}  // namespace http_min

@@ -1,0 +1,109 @@
+// The request line, `method SP request-target SP HTTP-version` (RFC 9112 section 3), checked
+// strictly: exactly one space between the parts, nothing around them. The caller
+// (RequestParser, request_parser.cpp) has already found the line's CRLF, rejected bare CR and
+// LF, and answered 414 for a target that grew too long before the line ended.
+// Chapter 08's exercise (lessons/08-http-over-a-socket/exercise/request_line.cpp) replaces
+// this file.
+#include <array>
+#include <cstddef>
+
+#include "http_min/request_line.hpp"
+
+namespace http_min {
+
+namespace {
+
+constexpr std::array<std::string_view, 7> known_methods = {"GET",    "HEAD",    "POST", "PUT",
+                                                           "DELETE", "OPTIONS", "PATCH"};
+
+RequestLineResult reject(int status, std::string_view reason) {
+    return {status, reason};
+}
+
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+bool is_alpha(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// A control character, DEL or whitespace: never part of a request-target.
+bool is_ctl_or_space(char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte <= 0x20 || byte == 0x7f;
+}
+
+// absolute-form starts with a URI scheme, ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then
+// "://". (The RFC allows any absolute-URI; a server for http and https asks for an authority.)
+bool is_absolute_form(std::string_view target) {
+    const std::size_t colon = target.find("://");
+    if (colon == std::string_view::npos || colon == 0 || !is_alpha(target[0])) return false;
+    for (const char c : target.substr(0, colon)) {
+        if (!is_alpha(c) && !is_digit(c) && c != '+' && c != '-' && c != '.') return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+//! [parse_request_line]
+RequestLineResult parse_request_line(std::string_view line, const ParserLimits& limits,
+                                     Request& request) {
+    // Split at the first two spaces: a second space in a row leaves an empty part, a space
+    // at the end lands in the version. Both are then rejected below.
+    const std::size_t first_space = line.find(' ');
+    if (first_space == std::string_view::npos) {
+        return reject(400, "malformed request line (expected: method SP target SP version)");
+    }
+    const std::string_view method = line.substr(0, first_space);
+    const std::string_view rest = line.substr(first_space + 1);
+    const std::size_t second_space = rest.find(' ');
+    if (!is_token(method)) return reject(400, "the method is not a token");
+    if (second_space == std::string_view::npos) {
+        return reject(400, "malformed request line (expected: method SP target SP version)");
+    }
+    const std::string_view target = rest.substr(0, second_space);
+    const std::string_view version = rest.substr(second_space + 1);
+
+    if (target.empty()) return reject(400, "empty request-target (two spaces in a row?)");
+    if (target.size() > limits.max_target) return reject(414, "request-target too long");
+    for (const char c : target) {
+        if (is_ctl_or_space(c)) {
+            return reject(400, "whitespace or control character in the request-target");
+        }
+    }
+    const bool asterisk_form = target == "*";
+    if (asterisk_form && method != "OPTIONS") {
+        return reject(400, "the asterisk-form target \"*\" is only for OPTIONS");
+    }
+    if (!asterisk_form && target[0] != '/' && !is_absolute_form(target)) {
+        return reject(400, "request-target is neither /path, http://host/path nor *");
+    }
+
+    // HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 section 2.3).
+    if (version == "HTTP/1.1") {
+        request.version_minor = 1;
+    } else if (version == "HTTP/1.0") {
+        request.version_minor = 0;
+    } else if (version.size() == 8 && version.starts_with("HTTP/") && is_digit(version[5]) &&
+               version[6] == '.' && is_digit(version[7])) {
+        return reject(505, "HTTP version not supported (only HTTP/1.1 and HTTP/1.0)");
+    } else if (version.size() == 6 && version.starts_with("HTTP/") && is_digit(version[5]) &&
+               version[5] != '1') {
+        return reject(505, "HTTP version not supported (only HTTP/1.1 and HTTP/1.0)");  // HTTP/2
+    } else {
+        return reject(400, "malformed HTTP version (expected HTTP/1.1 or HTTP/1.0)");
+    }
+
+    // Last: a well-formed request for a method we do not have (RFC 9110 section 9.1).
+    bool known = false;
+    for (const std::string_view name : known_methods) known = known || method == name;
+    if (!known) return reject(501, "method not implemented");
+
+    request.method = method;
+    request.target = target;
+    return {};
+}
+//! [parse_request_line]
+
+}  // namespace http_min

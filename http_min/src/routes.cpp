@@ -1,0 +1,129 @@
+// The endpoints of the contract. Small on purpose: the subject is the socket underneath.
+#include "http_min/routes.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace http_min {
+
+namespace {
+
+void append_number(std::string& out, std::uint64_t value) {
+    char digits[24];
+    const auto [end, error] = std::to_chars(digits, digits + sizeof digits, value);
+    out.append(digits, end);
+}
+
+// A JSON string literal. X-Forwarded-For comes from the client: escape everything that
+// could end the string or break the document.
+void append_json_string(std::string& out, std::string_view text) {
+    static constexpr char hex[] = "0123456789abcdef";
+    out += '"';
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (byte < 0x20 || byte == 0x7f) {
+            out += "\\u00";
+            out += hex[byte >> 4];
+            out += hex[byte & 0xf];
+        } else {
+            out += c;
+        }
+    }
+    out += '"';
+}
+
+bool is_get_or_head(std::string_view method) {
+    return method == "GET" || method == "HEAD";
+}
+
+// The path without the query string.
+std::string_view path_of(std::string_view target) {
+    return target.substr(0, target.find('?'));
+}
+
+}  // namespace
+
+bool trusts_forwarded_for(const Peer& peer, const std::vector<std::string>& allow) {
+    return std::any_of(allow.begin(), allow.end(), [&peer](const std::string& entry) {
+        return entry == "*" || (peer.is_unix ? entry == "unix" : entry == peer.ip);
+    });
+}
+
+Routed route(const Request& request, const Peer& peer, const Site& site, ResponseWriter& response,
+             bool keep_alive) {
+    const std::string_view path = path_of(request.target);
+    const bool head = request.method == "HEAD";
+    if (path.starts_with("/static/") && site.files != nullptr) {
+        if (!is_get_or_head(request.method)) {
+            response.write(405, "text/plain", "method not allowed\n", keep_alive, head,
+                           "Allow: GET, HEAD\r\n");
+            return {405};
+        }
+        StaticFiles::Found found = site.files->open(path.substr(8));
+        if (found.status != 200) {
+            response.write(found.status, "text/plain", reason_phrase(found.status), keep_alive,
+                           head);
+            return {found.status};
+        }
+        response.write_head(200, found.content_type, found.size, keep_alive);
+        if (head) return {200};
+        return {200, std::move(found.file), found.size};
+    }
+    if (path == "/echo") {
+        const std::string_view type = request.header("Content-Type");
+        response.write(200, type.empty() ? "application/octet-stream" : type, request.body,
+                       keep_alive, head);
+        return {200};
+    }
+    if (path != "/" && path != "/healthz" && path != "/whoami") {
+        response.write(404, "text/plain", "not found\n", keep_alive, head);
+        return {404};
+    }
+    if (!is_get_or_head(request.method)) {
+        response.write(405, "text/plain", "method not allowed\n", keep_alive, head,
+                       "Allow: GET, HEAD\r\n");
+        return {405};
+    }
+    if (path == "/") {
+        response.write(200, "application/json", R"({"msg":"hey yourself","from":"http_min"})",
+                       keep_alive, head);
+        return {200};
+    }
+    if (path == "/healthz") {
+        response.write(200, "text/plain", "ok", keep_alive, head);
+        return {200};
+    }
+    //! [whoami]
+    thread_local std::string json;  // capacity kept from request to request
+    json.clear();
+    if (peer.is_unix) {
+        json += R"({"transport":"unix","peer":{"pid":)";
+        append_number(json, static_cast<std::uint64_t>(peer.credentials.pid));
+        json += R"(,"uid":)";
+        append_number(json, peer.credentials.uid);
+        json += R"(,"gid":)";
+        append_number(json, peer.credentials.gid);
+    } else {
+        json += R"({"transport":"tcp","peer":{"ip":)";
+        append_json_string(json, peer.ip);
+        json += R"(,"port":)";
+        append_number(json, peer.port);
+    }
+    json += R"(},"worker_pid":)";
+    append_number(json, static_cast<std::uint64_t>(site.worker_pid));
+    // Only a trusted peer (a proxy we know, such as nginx) may tell us who the client is.
+    const std::string_view forwarded = request.header("X-Forwarded-For");
+    if (!forwarded.empty() && trusts_forwarded_for(peer, site.forwarded_allow)) {
+        json += R"(,"forwarded_for":)";
+        append_json_string(json, forwarded);
+    }
+    json += '}';
+    //! [whoami]
+    response.write(200, "application/json", json, keep_alive, head);
+    return {200};
+}
+
+}  // namespace http_min

@@ -1,0 +1,42 @@
+// Chapter 08 exercise: parse an HTTP request line.
+//
+// Write parse_request_line() (declared, with every rule, in
+// http_min/include/http_min/request_line.hpp). It gets the first line of a request without
+// its CRLF, such as "GET /healthz?x=1 HTTP/1.1", and either fills request.method and
+// request.target (as views into `line`, not copies) and request.version_minor (1 or 0), and
+// returns {} (ok), or returns {status, "a short reason"} and the server answers that status:
+//   400  not exactly "method SP target SP version" with single spaces; the method is not a
+//        token (is_token() is there for you); the target is empty, has whitespace or a
+//        control character, or is not "/..." (origin-form), "http://host/..." (absolute-form)
+//        or "*" (only with OPTIONS); a malformed version ("HTTP/1", "http/1.1", "HTTP/1.1 ")
+//   414  a target longer than limits.max_target
+//   505  a well-formed version other than HTTP/1.1 and HTTP/1.0 ("HTTP/1.2", "HTTP/2.0",
+//        "HTTP/3")
+//   501  a well-formed method other than GET HEAD POST PUT DELETE OPTIONS PATCH ("get" too:
+//        methods are case-sensitive)
+// Check in that order. std::string_view's find(), substr() and == do all the work; nothing
+// here needs to allocate. RequestParser (http_min/src/request_parser.cpp) calls you once it
+// has the whole line, so you never see a CR or LF, and it answers 414 itself for a target
+// that grows too long before the line ends.
+//
+// Check:  cmake --preset exercises -DCOURSE_EXERCISES=08 && cmake --build --preset exercises
+//         ctest --preset exercises -L lesson08
+#include <stdexcept>
+
+#include "http_min/request_line.hpp"
+
+namespace http_min {
+
+RequestLineResult parse_request_line(std::string_view line, const ParserLimits& limits,
+                                     Request& request) {
+    (void)line;
+    (void)limits;
+    (void)request;
+    // TODO(lesson08): split at the two spaces, check method, target and version in the
+    // order above, then fill `request`. Then delete this throw.
+    throw std::logic_error(
+        "TODO(lesson08): parse_request_line() is not written yet: edit "
+        "lessons/08-http-over-a-socket/exercise/request_line.cpp");
+}
+
+}  // namespace http_min
