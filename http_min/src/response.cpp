@@ -76,7 +76,11 @@ void ResponseWriter::write_head(int status, std::string_view content_type, std::
     out_ += content_type;
     out_ += "\r\nContent-Length: ";
     append_number(out_, length);
-    if (!keep_alive) out_ += "\r\nConnection: close";
+    if (!keep_alive) {
+        out_ += "\r\nConnection: close";
+    } else if (announce_keep_alive_) {
+        out_ += "\r\nConnection: keep-alive";
+    }
     out_ += "\r\n";
     out_ += extra_headers;
     out_ += "\r\n";

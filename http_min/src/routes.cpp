@@ -24,7 +24,9 @@ void append_json_string(std::string& out, std::string_view text) {
         if (c == '"' || c == '\\') {
             out += '\\';
             out += c;
-        } else if (byte < 0x20 || byte == 0x7f) {
+        } else if (byte < 0x20 || byte >= 0x7f) {
+            // Control bytes, and bytes above 0x7f, which need not be valid UTF-8: written as
+            // \u00XX (their Latin-1 reading), so the document is always valid JSON.
             out += "\\u00";
             out += hex[byte >> 4];
             out += hex[byte & 0xf];
@@ -39,8 +41,14 @@ bool is_get_or_head(std::string_view method) {
     return method == "GET" || method == "HEAD";
 }
 
-// The path without the query string.
+// The path without the query string. An absolute-form target ("http://host/path", which
+// RFC 9112 section 3.2.2 says a server must accept) is routed by its path.
 std::string_view path_of(std::string_view target) {
+    if (const std::size_t scheme = target.find("://");
+        scheme != std::string_view::npos && !target.starts_with('/')) {
+        const std::size_t path = target.find('/', scheme + 3);
+        target = path == std::string_view::npos ? std::string_view("/") : target.substr(path);
+    }
     return target.substr(0, target.find('?'));
 }
 

@@ -68,7 +68,9 @@ StaticFiles::Found StaticFiles::open(std::string_view encoded_path) const {
     // RESOLVE_BENEATH: every step, `..` and symbolic links included, must stay below the
     // root, or the call fails with EXDEV. No string check can be fooled where none is made.
     open_how how{};
-    how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY;
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below, as every
+    // non-regular file is); for regular files and sendfile() it changes nothing.
+    how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
     const long fd = ::syscall(SYS_openat2, root_.get(), path.c_str(), &how, sizeof how);
     if (fd < 0) {

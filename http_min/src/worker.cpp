@@ -152,7 +152,12 @@ class Worker {
             while (auto client = raw_sockets::try_accept(listener)) {
                 raw_sockets::set_nonblocking(*client);
                 const int fd = client->native_handle();
-                Peer peer = describe_peer(*client);
+                Peer peer;
+                try {
+                    peer = describe_peer(*client);
+                } catch (const SocketError&) {
+                    continue;  // reset before we could ask who it was (ENOTCONN): drop it
+                }
                 auto connection = std::make_unique<Connection>(std::move(*client), std::move(peer));
                 connections_.emplace(fd, std::move(connection));
                 watch(fd, EPOLLIN | EPOLLRDHUP);
@@ -238,6 +243,8 @@ class Worker {
             }
             const Request& request = connection.parser.request();
             const bool keep_alive = request.keep_alive && !stopping_;
+            // HTTP/1.0 closes by default: a kept connection must be announced.
+            response.announce_keep_alive(request.version_minor == 0);
             Routed routed = route(request, connection.peer, site_, response, keep_alive);
             log(connection, request, routed.status);
             if (routed.file) {
@@ -297,7 +304,10 @@ class Worker {
     // After an event: close a finished connection, or watch for what it needs next.
     void settle(std::unordered_map<int, std::unique_ptr<Connection>>::iterator found) {
         Connection& connection = *found->second;
-        const bool done_reading = connection.peer_done && connection.in.empty();
+        // Once the client has ended its side and everything answerable has been answered
+        // (flush() parses what was held back), what is left is a request that can never
+        // complete: no reason to keep the connection, nor to make a shutdown wait for it.
+        const bool done_reading = connection.peer_done;
         if ((connection.closing || done_reading || (stopping_ && connection.idle())) &&
             !connection.sending()) {
             close(found);

@@ -32,9 +32,13 @@ class ResponseWriter {
                     bool keep_alive, std::string_view extra_headers = {});
     /// "HTTP/1.1 100 Continue": the client may send the body it announced.
     void write_continue();
+    /// Send "Connection: keep-alive" with responses that keep the connection (HTTP/1.0
+    /// clients, which otherwise wait for the close).
+    void announce_keep_alive(bool announce) noexcept { announce_keep_alive_ = announce; }
 
   private:
     std::string& out_;
+    bool announce_keep_alive_ = false;
 };
 
 }  // namespace http_min

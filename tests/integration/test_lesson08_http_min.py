@@ -1,0 +1,1237 @@
+"""Chapter 08, HTTP over a socket: http_min, the course's minimal HTTP/1.1 server, seen from
+outside, over a Unix socket and over TCP.
+
+HTTP/1.1 is bytes on a stream, so the same requests work on both transports; only what the
+server can learn about its peer differs (pid, uid and gid from SO_PEERCRED over a Unix
+socket, an address and a port over TCP). Clients here are httpx, curl, asyncio and raw
+sockets: raw, because the malformed and the cleverly formed requests (a bare CR, `..` in a
+path, pipelining, a body held back until 100 Continue) are exactly what polite clients will
+not send. The socket handling of the contract in the course plan (socket file mode and
+group, refusing what is not a stale socket, SIGTERM, systemd's LISTEN_FDS, pre-forked
+workers) is tested here too, since other projects copy it from http_min.
+
+Each test demonstrates one claim of lessons/08-http-over-a-socket/README.md (and the
+http_min contract in the course plan) against the real program."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import fcntl
+import grp
+import hashlib
+import json
+import os
+import pwd
+import random
+import re
+import select
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import httpx
+import pytest
+
+from conftest import (IO_TIMEOUT, READY_TIMEOUT, RUN_TIMEOUT, STOP_TIMEOUT, Server,
+                      _poll_until, connect_to, program_path)
+
+MiB = 1024 * 1024
+GREETING = b'{"msg":"hey yourself","from":"http_min"}'
+SHORT_TIMEOUT = 5.0  # seconds: a server that should answer (or close) at once gets this long
+TRANSPORTS = ["unix", "tcp"]
+USAGE_LINES = 3  # http_min's usage text (config.cpp) is three lines long
+
+
+# --------------------------------------------------------------------------------------
+# Starting http_min
+
+
+def start_http_min(start_server, transport: str, *args: str, **kwargs) -> Server:
+    """http_min listening on a fresh Unix socket path (`--uds`) or on 127.0.0.1:0 (`--bind`),
+    with `args` after the address."""
+    where = ["--uds", "{path}"] if transport == "unix" else ["--bind", "{address}"]
+    return start_server("http_min", transport, [*where, *args], **kwargs)
+
+
+def start_on_both(start_server, *args: str) -> tuple[Server, str]:
+    """http_min on a Unix socket and on 127.0.0.1:0 at once. Returns the server (its address
+    is the Unix one) and the TCP address it announced."""
+    server = start_server("http_min", "unix", ["--uds", "{path}", "--bind", "127.0.0.1:0", *args])
+    tcp = server.wait_for_output(r"^listening on (127\.0\.0\.1:[1-9]\d*)$").group(1)
+    return server, tcp
+
+
+# --------------------------------------------------------------------------------------
+# Raw HTTP: requests sent byte for byte, responses read one at a time
+
+
+@dataclass
+class Response:
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    head: bytes = field(repr=False)  # the status line and headers as received
+
+    def header(self, name: str) -> Optional[str]:
+        """The first header field called `name` (any case), or None."""
+        return next((value for key, value in self.headers if key.lower() == name.lower()),
+                    None)
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class HttpConnection:
+    """One connection to the server: sends bytes exactly as given, reads responses one by
+    one (http_min always frames them with Content-Length)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+
+    def __enter__(self) -> HttpConnection:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.sock.close()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _receive(self, what: str) -> None:
+        chunk = self.sock.recv(256 * 1024)
+        if not chunk:
+            raise AssertionError(f"the server closed the connection before {what}; "
+                                 f"received so far: {bytes(self.buffer[:300])!r}")
+        self.buffer += chunk
+
+    def read_exact(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            self._receive(f"{size} bytes had arrived")
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+    def read_response(self, head: bool = False) -> Response:
+        """The next response; `head`: it answers a HEAD request, so no body follows."""
+        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            self._receive("the end of a response's headers")
+        raw_head = bytes(self.buffer[:end + 4])
+        del self.buffer[:end + 4]
+        status_line, *lines = raw_head[:-4].decode("latin-1").split("\r\n")
+        match = re.fullmatch(r"HTTP/1\.1 (\d{3}) (.*)", status_line)
+        assert match, f"not an HTTP/1.1 status line: {status_line!r}"
+        headers = []
+        for line in lines:
+            name, colon, value = line.partition(":")
+            assert colon and name and name == name.strip(), f"bad header line {line!r}"
+            headers.append((name, value.strip()))
+        status = int(match.group(1))
+        response = Response(status, match.group(2), headers, b"", raw_head)
+        if head or status < 200:
+            return response
+        length = response.header("Content-Length")
+        assert length is not None and length.isdigit(), f"no Content-Length:\n{raw_head!r}"
+        response.body = self.read_exact(int(length))
+        return response
+
+    def closed_by_server(self, timeout: float = SHORT_TIMEOUT) -> bool:
+        """True if the server closes the connection (EOF) within `timeout` seconds with no
+        more bytes; False if it is still open then. Unexpected bytes fail the test."""
+        assert not self.buffer, f"unexpected bytes from the server: {bytes(self.buffer[:300])!r}"
+        readable, _, _ = select.select([self.sock], [], [], timeout)
+        if not readable:
+            return False
+        extra = self.sock.recv(65536)
+        assert extra == b"", f"unexpected bytes from the server: {extra[:300]!r}"
+        return True
+
+    def nothing_arrives_within(self, seconds: float) -> bool:
+        """True if no byte (and no end of stream) arrives within `seconds`: the absence
+        check, the one place a test waits a fixed time."""
+        readable, _, _ = select.select([self.sock], [], [], seconds)
+        return not readable and not self.buffer
+
+
+def connect(server: Server, address: Optional[str] = None,
+            timeout: float = IO_TIMEOUT) -> HttpConnection:
+    """A raw HTTP connection to `server` (or to another of its `address`es)."""
+    sock = server.connect(timeout) if address is None else connect_to(address, timeout)
+    return HttpConnection(sock)
+
+
+def http_request(method: str, target: str, headers: Sequence[tuple[str, str]] = (),
+                 body: bytes = b"", version: str = "HTTP/1.1", host: Optional[str] = "localhost",
+                 content_length: bool = True) -> bytes:
+    """A request in bytes: Host first (unless `host` is None), then `headers`, then a
+    Content-Length for a non-empty body."""
+    lines = [f"{method} {target} {version}"]
+    if host is not None:
+        lines.append(f"Host: {host}")
+    lines += [f"{name}: {value}" for name, value in headers]
+    if body and content_length:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def exchange(server: Server, request: bytes, address: Optional[str] = None,
+             head: bool = False) -> Response:
+    """Sends one request on a new connection and returns the response."""
+    with connect(server, address) as connection:
+        connection.send(request)
+        return connection.read_response(head=head)
+
+
+def get(server: Server, target: str, address: Optional[str] = None, **kwargs) -> Response:
+    return exchange(server, http_request("GET", target, **kwargs), address)
+
+
+def http_client(server: Server, address: Optional[str] = None) -> httpx.Client:
+    """An httpx client for the server: the UDS transport for a Unix socket, plain TCP
+    otherwise. trust_env=False: a proxy set in the environment must not get in between."""
+    address = address or server.address
+    if address.startswith("unix:"):
+        return httpx.Client(transport=httpx.HTTPTransport(uds=address[len("unix:"):]),
+                            base_url="http://localhost", timeout=IO_TIMEOUT, trust_env=False)
+    return httpx.Client(base_url=f"http://{address}", timeout=IO_TIMEOUT, trust_env=False)
+
+
+# --------------------------------------------------------------------------------------
+# Other small helpers
+
+
+def wait_until(condition, what: str, timeout: float = READY_TIMEOUT):
+    """Polls `condition` until it returns something true; fails the test after `timeout`."""
+    result = _poll_until(condition, timeout)
+    if not result:
+        pytest.fail(f"{what} did not happen within {timeout} s", pytrace=False)
+    return result
+
+
+def random_bytes(size: int, seed: int) -> bytes:
+    """`size` reproducible bytes without a pattern, so a lost or repeated chunk shows."""
+    return random.Random(seed).randbytes(size)
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def proc_stat(pid: int) -> Optional[dict]:
+    """state, ppid, pgrp and starttime of a process from /proc/PID/stat, or None if it is
+    gone. (The command name may hold spaces and parentheses: split after the last ')'.)"""
+    try:
+        with open(f"/proc/{pid}/stat") as stat_file:
+            fields = stat_file.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return {"state": fields[0], "ppid": int(fields[1]), "pgrp": int(fields[2]),
+            "starttime": int(fields[19])}
+
+
+def processes(where) -> set[int]:
+    """The pids of live (not zombie) processes whose /proc stat satisfies `where`."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            info = proc_stat(int(entry))
+            if info is not None and info["state"] != "Z" and where(info):
+                found.add(int(entry))
+    return found
+
+
+def children_of(pid: int) -> set[int]:
+    return processes(lambda info: info["ppid"] == pid)
+
+
+def wait_for_workers(master: int, count: int, without: int = 0) -> set[int]:
+    """The master's children once there are `count` of them (and `without` is not one)."""
+    def ready():
+        workers = children_of(master)
+        return workers if len(workers) == count and without not in workers else None
+
+    what = f"{count} workers running" + (f", {without} not among them" if without else "")
+    return wait_until(ready, what)
+
+
+def has_exited(pid: int) -> bool:
+    """True once `pid` (our child) has ended; it is left unreaped, for Server.stop()."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    """http_min refused to start with exit status 1 and exactly one line on stderr."""
+    lines = result.stderr.splitlines()
+    assert result.returncode == 1 and len(lines) == 1, (
+        f"expected exit status 1 and one line on stderr, got {result.returncode}:\n"
+        f"{result.stderr}")
+    assert lines[0].startswith("http_min: "), lines[0]
+    return lines[0]
+
+
+def usage_error(result: subprocess.CompletedProcess) -> str:
+    """http_min refused its command line: exit status 2, one line saying what is wrong,
+    then the usage text (and nothing else)."""
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and len(lines) == 1 + USAGE_LINES, (
+        f"expected exit status 2, one line and the usage, got {result.returncode}:\n"
+        f"{result.stderr}")
+    assert lines[0].startswith("http_min: "), lines[0]
+    assert lines[1].startswith("usage: http_min "), lines[1]
+    assert all(line.startswith("       [") for line in lines[2:]), result.stderr
+    return lines[0]
+
+
+# --------------------------------------------------------------------------------------
+# Clients: httpx, curl, asyncio, raw sockets
+
+
+def test_httpx_over_a_unix_socket_gets_the_greeting(start_server):
+    server = start_http_min(start_server, "unix")
+    with httpx.Client(transport=httpx.HTTPTransport(uds=server.path), timeout=IO_TIMEOUT,
+                      trust_env=False) as client:
+        response = client.get("http://localhost/")
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.content == GREETING  # byte for byte: it is the contract
+    assert response.json() == {"msg": "hey yourself", "from": "http_min"}
+    assert response.headers["server"] == "http_min"
+    sent_at = email.utils.parsedate_to_datetime(response.headers["date"]).timestamp()
+    assert abs(sent_at - time.time()) < 60, response.headers["date"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_endpoints(start_server, transport):
+    server = start_http_min(start_server, transport)
+    with http_client(server) as client:
+        health = client.get("/healthz")
+        assert (health.status_code, health.text) == (200, "ok")
+        assert health.headers["content-type"].startswith("text/plain")
+
+        body = bytes(range(256)) * 4  # every byte value, NUL and CR LF included
+        echo = client.post("/echo", content=body,
+                           headers={"Content-Type": "application/x-course"})
+        assert echo.status_code == 200 and echo.content == body
+        assert echo.headers["content-type"] == "application/x-course"
+        put = client.put("/echo?x=1", content=b"put too")
+        assert (put.status_code, put.content) == (200, b"put too")
+        largest = random_bytes(MiB, seed=1)  # exactly the body limit
+        assert digest(client.post("/echo", content=largest).content) == digest(largest)
+
+        missing = client.get("/nope")
+        assert missing.status_code == 404
+
+        wrong_method = client.post("/", content=b"x")
+        assert wrong_method.status_code == 405
+        assert wrong_method.headers["allow"] == "GET, HEAD"
+
+        # All of that went over one kept-alive connection, which is still good.
+        assert client.get("/").content == GREETING
+
+
+def test_curl_over_a_unix_socket(start_server, require_tool):
+    curl = require_tool("curl")
+    server = start_http_min(start_server, "unix")
+    # -q first: no ~/.curlrc; --noproxy: a proxy in the environment must not get in between.
+    base = [curl, "-q", "--noproxy", "*", "--silent", "--show-error", "--max-time", "20",
+            "--unix-socket", server.path]
+
+    def run(*args: str) -> str:
+        result = subprocess.run([*base, *args], capture_output=True, text=True,
+                                timeout=RUN_TIMEOUT)
+        assert result.returncode == 0, f"curl failed: {result.stderr}\n{server.describe()}"
+        return result.stdout
+
+    assert run("http://localhost/") == GREETING.decode()
+    assert run("--data-binary", "hello body", "http://localhost/echo") == "hello body"
+    # -H 'Host:' removes the Host header: HTTP/1.1 requires it, over a Unix socket too.
+    assert run("-H", "Host:", "--write-out", "%{http_code}", "--output", "/dev/null",
+               "http://localhost/") == "400"
+    # The host in the URL means nothing to the socket: any name reaches the same server.
+    assert run("http://any-name.example/healthz") == "ok"
+
+
+def test_asyncio_open_unix_connection_speaks_http(start_server):
+    server = start_http_min(start_server, "unix")
+
+    async def ask() -> bytes:
+        reader, writer = await asyncio.open_unix_connection(server.path)
+        try:
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+            return await reader.read()  # until the server closes: we asked it to
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+    raw = asyncio.run(asyncio.wait_for(ask(), IO_TIMEOUT))
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {line.partition(":")[0].lower(): line.partition(":")[2].strip()
+               for line in header_lines}
+    assert status_line == "HTTP/1.1 200 OK", raw
+    assert headers["connection"] == "close", raw
+    assert int(headers["content-length"]) == len(body) and body == b"ok", raw
+
+
+# --------------------------------------------------------------------------------------
+# Who is calling: /whoami and X-Forwarded-For
+
+
+def test_whoami_over_unix_reports_the_callers_pid_uid_gid(start_server):
+    server = start_http_min(start_server, "unix")
+    with http_client(server) as client:
+        whoami = client.get("/whoami").json()
+    # This very process connected: the kernel says so, no header can.
+    assert whoami == {"transport": "unix",
+                      "peer": {"pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid()},
+                      "worker_pid": server.process.pid}
+
+
+def test_whoami_over_tcp_reports_the_callers_address_and_port(start_server):
+    server = start_http_min(start_server, "tcp")
+    with connect(server) as connection:
+        client_port = connection.sock.getsockname()[1]
+        connection.send(http_request("GET", "/whoami"))
+        response = connection.read_response()
+    assert response.status == 200 and response.header("Content-Type") == "application/json"
+    assert response.json() == {"transport": "tcp",
+                               "peer": {"ip": "127.0.0.1", "port": client_port},
+                               "worker_pid": server.process.pid}
+
+
+def whoami_with_forwarded_for(server: Server, value: str, address: Optional[str] = None) -> dict:
+    response = exchange(server, http_request("GET", "/whoami", [("X-Forwarded-For", value)]),
+                        address)
+    assert response.status == 200, response
+    return response.json()  # fails if a header value could break the document
+
+
+def test_forwarded_for_is_trusted_only_from_allowed_peers(start_server):
+    client_ip = "203.0.113.7"
+
+    # Nobody is trusted by default: a client cannot make itself someone else.
+    untrusting = start_http_min(start_server, "unix")
+    assert "forwarded_for" not in whoami_with_forwarded_for(untrusting, client_ip)
+
+    # `unix`: peers on a Unix socket (nginx on the same machine) are believed; TCP peers,
+    # which could be anyone on the network, are not.
+    unix_trusted, tcp = start_on_both(start_server, "--forwarded-allow", "unix")
+    assert whoami_with_forwarded_for(unix_trusted, client_ip)["forwarded_for"] == client_ip
+    assert "forwarded_for" not in whoami_with_forwarded_for(unix_trusted, client_ip, tcp)
+
+    # An IP address: that TCP peer is believed, and a Unix peer no longer is.
+    ip_trusted, tcp = start_on_both(start_server, "--forwarded-allow", "10.0.0.1, 127.0.0.1")
+    assert whoami_with_forwarded_for(ip_trusted, client_ip, tcp)["forwarded_for"] == client_ip
+    assert "forwarded_for" not in whoami_with_forwarded_for(ip_trusted, client_ip)
+
+    # The value is the client's, passed on by the proxy: it must stay a string in the JSON.
+    hostile = r'1.2.3.4", "admin": true, "x": "\"}\\'
+    whoami = whoami_with_forwarded_for(unix_trusted, hostile)
+    assert whoami["forwarded_for"] == hostile
+    assert set(whoami) == {"transport", "peer", "worker_pid", "forwarded_for"}
+
+
+def test_whoami_json_stays_valid_with_a_non_utf8_forwarded_for(start_server):
+    # A client behind nginx controls the X-Forwarded-For that nginx passes on (it appends to
+    # it): any byte a header value may carry can reach /whoami.
+    server = start_http_min(start_server, "unix", "--forwarded-allow", "unix")
+    request = (b"GET /whoami HTTP/1.1\r\nHost: localhost\r\n"
+               b"X-Forwarded-For: caf\xe9, \xff\xfe\r\n\r\n")
+    response = exchange(server, request)
+    assert response.status == 200, response
+    whoami = json.loads(response.body.decode("utf-8"))  # RFC 8259: JSON is UTF-8
+    assert "forwarded_for" in whoami
+
+
+# --------------------------------------------------------------------------------------
+# Parsing: strict, and a bad request harms nobody else
+
+
+def test_host_header_is_required_over_unix_too(start_server):
+    server = start_http_min(start_server, "unix")
+    with connect(server) as connection:
+        connection.send(b"GET / HTTP/1.1\r\n\r\n")
+        response = connection.read_response()
+        assert response.status == 400, response
+        assert response.header("Connection") == "close"
+        assert connection.closed_by_server(), "the connection stayed open after the 400"
+    # An HTTP/1.0 request needs no Host; an empty Host (no authority) is allowed too.
+    assert get(server, "/", host=None, version="HTTP/1.0").body == GREETING
+    assert get(server, "/", host="").body == GREETING
+
+
+def test_absolute_form_target_is_accepted(start_server):
+    server = start_http_min(start_server, "unix")
+    response = get(server, "http://localhost/healthz")
+    assert (response.status, response.body) == (200, b"ok")
+
+
+BIG_BODY = 2 * MiB  # over the 1 MiB body limit
+BAD_REQUESTS = [
+    # (what, request, expected status)
+    ("bare CR", b"GET / HTTP/1.1\r\nHost: localhost\rX-Smuggled: 1\r\n\r\n", 400),
+    ("bare LF", b"GET / HTTP/1.1\nHost: localhost\n\n", 400),
+    ("obs-fold", b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Long: a\r\n  folded\r\n\r\n", 400),
+    ("space before colon", b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Thing : 1\r\n\r\n", 400),
+    ("duplicate Host", b"GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n", 400),
+    ("Content-Length and Transfer-Encoding",
+     b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400),
+    ("bad Content-Length", b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5x\r\n\r\n"
+     b"hello", 400),
+    ("bad chunk size", b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked"
+     b"\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", 400),
+    ("unknown method BREW", b"BREW /pot HTTP/1.1\r\nHost: localhost\r\n\r\n", 501),
+    # RFC 9112 section 6.3: a request whose last coding is not chunked has no knowable
+    # length: 400, MUST. A coding before chunked is merely one we lack: 501 (section 6.1).
+    ("Transfer-Encoding gzip", b"POST /echo HTTP/1.1\r\nHost: localhost\r\n"
+     b"Transfer-Encoding: gzip\r\n\r\n", 400),
+    ("Transfer-Encoding gzip, chunked", b"POST /echo HTTP/1.1\r\nHost: localhost\r\n"
+     b"Transfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 501),
+    ("HTTP/2.0", b"GET / HTTP/2.0\r\nHost: localhost\r\n\r\n", 505),
+    ("10 KB target", b"GET /" + b"a" * (10 * 1024) + b" HTTP/1.1\r\nHost: localhost\r\n\r\n",
+     414),
+    ("20 KB of headers", b"GET / HTTP/1.1\r\nHost: localhost\r\n"
+     + b"".join(b"X-Filler-%d: %s\r\n" % (i, b"f" * 1000) for i in range(20)) + b"\r\n", 431),
+    # Only the headers are sent: the 413 must come without waiting for 2 MiB that this
+    # client, waiting for 100 Continue, will never send (and instead of the 100).
+    ("declared body over 1 MiB", b"POST /echo HTTP/1.1\r\nHost: localhost\r\n"
+     b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % BIG_BODY, 413),
+]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_bad_requests_get_4xx_and_the_server_keeps_serving(start_server, transport):
+    server = start_http_min(start_server, transport)
+    problems = []
+    for what, request, expected in BAD_REQUESTS:
+        # A well-behaved client, connected before the bad one and in the middle of a
+        # keep-alive conversation.
+        with connect(server) as good, connect(server) as bad:
+            good.send(http_request("GET", "/healthz"))
+            assert good.read_response().body == b"ok"
+
+            bad.send(request)
+            try:
+                response = bad.read_response()
+            except (AssertionError, OSError) as error:
+                problems.append(f"{what}: no complete response ({error!r})")
+                continue
+            if response.status != expected:
+                problems.append(f"{what}: {response.status} {response.reason}, expected "
+                                f"{expected} ({response.body!r})")
+            if response.header("Connection") != "close":
+                problems.append(f"{what}: no 'Connection: close' in the response")
+            try:
+                if not bad.closed_by_server():
+                    problems.append(f"{what}: the connection stayed open")
+            except (AssertionError, OSError) as error:
+                problems.append(f"{what}: the connection did not end cleanly ({error!r})")
+
+            good.send(http_request("GET", "/"))
+            assert good.read_response().body == GREETING, f"after {what}"
+        assert server.returncode is None, f"after {what}:\n{server.describe()}"
+    assert not problems, "\n".join(problems) + f"\n{server.describe()}"
+
+
+def test_incomplete_request_gets_no_answer_until_complete(start_server):
+    server = start_http_min(start_server, "unix")
+    request = http_request("POST", "/echo", [("Content-Type", "text/plain")], b"the whole body")
+    with connect(server) as connection:
+        connection.send(request[:20])  # half the headers
+        assert connection.nothing_arrives_within(0.3), "the server answered half a request"
+        connection.send(request[20:])
+        response = connection.read_response()
+    assert response.status == 200 and response.body == b"the whole body"
+
+
+def test_pipelined_requests_are_answered_in_order(start_server):
+    server = start_http_min(start_server, "unix")
+    requests = [http_request("GET", "/healthz"), http_request("GET", "/"),
+                http_request("POST", "/echo", body=b"third"),
+                http_request("HEAD", "/"), http_request("GET", "/nope")]
+    with connect(server) as connection:
+        connection.send(b"".join(requests))  # all at once, before reading anything
+        answers = [connection.read_response(), connection.read_response(),
+                   connection.read_response(), connection.read_response(head=True),
+                   connection.read_response()]
+        assert connection.nothing_arrives_within(0.0)
+    assert [(answer.status, answer.body) for answer in answers] == [
+        (200, b"ok"), (200, GREETING), (200, b"third"), (200, b""), (404, b"not found\n")]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_keep_alive_serves_several_requests_on_one_connection(start_server, transport):
+    server = start_http_min(start_server, transport)
+    with connect(server) as connection:
+        peers = set()
+        for number in range(5):
+            connection.send(http_request("POST", "/echo", body=b"request %d" % number))
+            response = connection.read_response()
+            assert response.body == b"request %d" % number
+            assert (response.header("Connection") or "").lower() != "close", response
+            connection.send(http_request("GET", "/whoami"))
+            peers.add(json.dumps(connection.read_response().json()["peer"]))
+        assert len(peers) == 1  # one peer all along (over TCP: one port, one connection)
+        assert not connection.closed_by_server(0.0)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_connection_close_is_honoured(start_server, transport):
+    server = start_http_min(start_server, transport)
+    with connect(server) as connection:
+        connection.send(http_request("GET", "/healthz", [("Connection", "close")]))
+        response = connection.read_response()
+        assert response.body == b"ok" and response.header("Connection") == "close"
+        assert connection.closed_by_server(), "still open after Connection: close"
+    # A request pipelined behind the one that said close is not answered.
+    with connect(server) as connection:
+        connection.send(http_request("GET", "/healthz", [("Connection", "close")]) +
+                        http_request("GET", "/"))
+        assert connection.read_response().body == b"ok"
+        assert connection.closed_by_server(), "answered after Connection: close"
+    # A client may also just end its side after the request (shutdown, chapter 03): the
+    # answer still comes, then the server closes too.
+    with connect(server) as connection:
+        connection.send(http_request("GET", "/healthz"))
+        connection.sock.shutdown(socket.SHUT_WR)
+        assert connection.read_response().body == b"ok"
+        assert connection.closed_by_server(), "still open after the client's shutdown"
+
+
+def test_http10_closes_unless_keep_alive(start_server):
+    server = start_http_min(start_server, "unix")
+    # HTTP/1.0: one request per connection, unless the client asks for keep-alive.
+    with connect(server) as connection:
+        connection.send(http_request("GET", "/healthz", version="HTTP/1.0", host=None))
+        response = connection.read_response()
+        assert response.body == b"ok" and response.header("Connection") == "close"
+        assert connection.closed_by_server(), "an HTTP/1.0 connection stayed open"
+
+    with connect(server) as connection:
+        for _ in range(3):
+            connection.send(http_request("GET", "/healthz", [("Connection", "keep-alive")],
+                                         version="HTTP/1.0"))
+            response = connection.read_response()
+            assert response.body == b"ok" and response.header("Connection") != "close"
+        assert not connection.closed_by_server(0.0)
+
+
+def test_http10_keep_alive_is_announced_to_the_client(start_server):
+    # An HTTP/1.0 client (ApacheBench's `ab -k`, for one) keeps the connection only if the
+    # response says so (RFC 2068 section 19.7.1); otherwise it reads until the server closes,
+    # and http_min, which keeps the connection, never does.
+    server = start_http_min(start_server, "unix")
+    response = exchange(server, http_request("GET", "/healthz", [("Connection", "keep-alive")],
+                                             version="HTTP/1.0"))
+    assert response.body == b"ok"
+    assert (response.header("Connection") or "").lower() == "keep-alive", response.head
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_head_gets_headers_without_body(start_server, transport):
+    server = start_http_min(start_server, transport)
+    with connect(server) as connection:
+        connection.send(http_request("GET", "/"))
+        full = connection.read_response()
+        # The HEAD and a GET right behind it: if any body byte followed the HEAD's headers,
+        # it would stand where the next status line must be.
+        connection.send(http_request("HEAD", "/") + http_request("GET", "/healthz"))
+        head = connection.read_response(head=True)
+        after = connection.read_response()
+    assert head.status == 200
+    assert head.header("Content-Length") == full.header("Content-Length") == str(len(GREETING))
+    assert head.header("Content-Type") == full.header("Content-Type")
+    assert after.status == 200 and after.body == b"ok"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_expect_100_continue(start_server, transport):
+    server = start_http_min(start_server, transport)
+    body = b"sent only when asked"
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+    with connect(server, timeout=SHORT_TIMEOUT) as connection:
+        connection.send(http_request("POST", "/echo", [("Expect", "100-continue"),
+                                                       ("Content-Length", str(len(body)))],
+                                     content_length=False))
+        try:
+            assert connection.read_exact(len(interim)) == interim
+        except socket.timeout:
+            pytest.fail(f"no 100 Continue within {SHORT_TIMEOUT} s", pytrace=False)
+        connection.send(body)
+        response = connection.read_response()
+        assert (response.status, response.body) == (200, body)
+
+        # The next request on the connection has its own expectation, and gets its own 100.
+        connection.send(http_request("POST", "/echo", [("Expect", "100-continue"),
+                                                       ("Content-Length", "5")],
+                                     content_length=False))
+        assert connection.read_exact(len(interim)) == interim
+        connection.send(b"again")
+        assert connection.read_response().body == b"again"
+
+
+def test_chunked_body_is_echoed(start_server):
+    server = start_http_min(start_server, "unix")
+    chunked = (b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
+               b"Content-Type: text/plain\r\n\r\n"
+               b"5\r\nhello\r\n"
+               b"7;note=\"a chunk extension\"\r\n, world\r\n"
+               b"1A\r\n" + b"z" * 26 + b"\r\n"
+               b"0\r\nX-Trailer: ignored\r\n\r\n")
+    with connect(server) as connection:
+        # Byte by byte at first: the framing must not depend on how the bytes arrive.
+        for index in range(40):
+            connection.send(chunked[index:index + 1])
+        connection.send(chunked[40:] + http_request("GET", "/healthz"))
+        response = connection.read_response()
+        assert (response.status, response.body) == (200, b"hello, world" + b"z" * 26)
+        assert response.header("Content-Type") == "text/plain"
+        assert connection.read_response().body == b"ok"  # the framing ended where it should
+    # httpx sends a generator's body chunked.
+    with http_client(server) as client:
+        pieces = [b"one ", b"two ", b"three"]
+        assert client.post("/echo", content=iter(pieces)).content == b"one two three"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_request_timeout_closes_a_slow_request(start_server, transport):
+    server = start_http_min(start_server, transport, "--request-timeout", "1")
+    with connect(server) as slow:
+        slow.send(b"GET /healthz HTTP/1.1\r\nHost: loc")  # and then nothing
+        started = time.monotonic()
+        # Meanwhile everybody else is served as usual.
+        assert get(server, "/healthz").body == b"ok"
+
+        readable, _, _ = select.select([slow.sock], [], [], SHORT_TIMEOUT)
+        elapsed = time.monotonic() - started
+        assert readable, f"the slow request was not cut off within {SHORT_TIMEOUT} s"
+        answer = slow.sock.recv(65536)
+        if answer:  # a 408 may come before the close
+            slow.buffer += answer
+            assert slow.read_response().status == 408, answer
+            assert slow.closed_by_server(), "still open after the 408"
+    assert elapsed >= 0.9, f"closed after {elapsed:.2f} s, before the 1 s timeout"
+    assert get(server, "/").body == GREETING
+
+
+def make_site(directory: str) -> dict[str, bytes]:
+    """A --root for /static/ in `directory`/root, and a secret next to it, outside the
+    root. Returns the files' contents by name."""
+    root = os.path.join(directory, "root")
+    os.makedirs(os.path.join(root, "sub"))
+    files = {
+        "index.html": b"<!doctype html><title>http_min</title><p>served from disk\n",
+        "a.css": b"p { color: teal }\n",
+        "big.bin": random_bytes(10 * MiB, seed=8),
+        "sub/inner.txt": b"inside a subdirectory\n",
+    }
+    for name, content in files.items():
+        with open(os.path.join(root, name), "wb") as out:
+            out.write(content)
+    with open(os.path.join(directory, "secret"), "wb") as out:
+        out.write(b"TOP SECRET: the root password is hunter2\n")
+    os.symlink("../secret", os.path.join(root, "escape"))  # relative, pointing outside
+    os.symlink(os.path.join(directory, "secret"), os.path.join(root, "absolute-escape"))
+    os.symlink("a.css", os.path.join(root, "alias.css"))  # inside: allowed
+    return files
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_client_that_resets_mid_response_does_not_hurt_others(start_server, short_dir,
+                                                                 transport):
+    files = make_site(short_dir)
+    server = start_http_min(start_server, transport, "--root", os.path.join(short_dir, "root"))
+    for _ in range(5):
+        with connect(server) as rude:
+            rude.send(http_request("GET", "/static/big.bin"))
+            readable, _, _ = select.select([rude.sock], [], [], IO_TIMEOUT)
+            assert readable, "the response did not start"
+            # Close with 10 MiB still coming: on TCP SO_LINGER 0 sends RST; on a Unix socket
+            # the server's next write fails with EPIPE or ECONNRESET.
+            rude.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        assert get(server, "/healthz").body == b"ok"
+    assert server.returncode is None, server.describe()
+    # And a polite client still gets the whole file.
+    assert digest(get(server, "/static/big.bin").body) == digest(files["big.bin"])
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_many_idle_connections_do_not_block_a_new_one(start_server, transport):
+    server = start_http_min(start_server, transport)
+    with ExitStack() as idle:
+        for _ in range(500):
+            idle.enter_context(server.connect())
+        # The new client is served while all 500 sit there saying nothing.
+        assert get(server, "/healthz").body == b"ok"
+    assert get(server, "/healthz").body == b"ok"
+
+
+@pytest.mark.parametrize("transport", [
+    "unix",
+    "tcp",
+])
+def test_a_client_that_resets_before_it_is_accepted_does_not_stop_the_server(start_server,
+                                                                             transport):
+    server = start_http_min(start_server, transport)
+    # Stopped, the server cannot accept: the connection waits in the backlog while the
+    # client aborts it (RST on TCP). Then the server finds it there, already dead.
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        with server.connect() as doomed:
+            doomed.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+    assert get(server, "/healthz").body == b"ok"
+    assert server.returncode is None, server.describe()
+
+
+# --------------------------------------------------------------------------------------
+# The socket file: mode, group, what is already there, signals
+
+
+def test_socket_file_mode_defaults_to_0660_and_uds_mode_sets_it(start_server):
+    default = start_http_min(start_server, "unix")
+    assert stat.S_IMODE(os.lstat(default.path).st_mode) == 0o660
+
+    private = start_http_min(start_server, "unix", "--uds-mode", "0600")
+    assert stat.S_IMODE(os.lstat(private.path).st_mode) == 0o600
+    assert get(private, "/healthz").body == b"ok"
+
+    try:
+        group = grp.getgrgid(pwd.getpwnam("nobody").pw_gid)
+    except KeyError:
+        pytest.skip("there is no user nobody (or no group of it) to give the socket to")
+    if os.geteuid() != 0 and group.gr_gid not in os.getgroups():
+        pytest.skip(f"only root or a member may give a file to group {group.gr_name}")
+    shared = start_http_min(start_server, "unix", "--uds-group", group.gr_name,
+                            "--uds-mode", "0660")
+    info = os.lstat(shared.path)
+    assert (info.st_gid, stat.S_IMODE(info.st_mode)) == (group.gr_gid, 0o660)
+    assert get(shared, "/healthz").body == b"ok"
+
+
+def test_refuses_to_replace_a_regular_file(short_dir, run_program):
+    path = os.path.join(short_dir, "http.sock")
+    with open(path, "wb") as precious:
+        precious.write(b"a file somebody cares about\n")
+    before = os.lstat(path)
+
+    line = one_line_error(run_program("http_min", "--uds", path, timeout=10))
+
+    assert "a regular file, not a socket; it was left untouched" in line, line
+    after = os.lstat(path)
+    with open(path, "rb") as precious:
+        assert precious.read() == b"a file somebody cares about\n"
+    assert (after.st_ino, after.st_mode, after.st_mtime_ns) == (
+        before.st_ino, before.st_mode, before.st_mtime_ns)
+
+
+def test_refuses_a_live_socket(start_server, run_program):
+    first = start_http_min(start_server, "unix")
+    inode = os.lstat(first.path).st_ino
+
+    line = one_line_error(run_program("http_min", "--uds", first.path, timeout=10))
+
+    assert "EADDRINUSE" in line and "a server is listening on it" in line, line
+    assert os.lstat(first.path).st_ino == inode
+    assert get(first, "/healthz").body == b"ok"
+
+
+def test_replaces_a_stale_socket(start_server, short_dir):
+    path = os.path.join(short_dir, "http.sock")
+    # A socket bound and closed without unlink: the file of a server that crashed.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
+        dead.bind(path)
+        dead.listen()
+    os.chmod(path, 0o604)  # a mark: the new file will have 0660 (the inode may be reused)
+    assert stat.S_ISSOCK(os.lstat(path).st_mode)
+
+    server = start_server("http_min", "unix", ["--uds", "{path}"], address=f"unix:{path}")
+
+    assert stat.S_IMODE(os.lstat(path).st_mode) == 0o660  # a new socket file
+    assert get(server, "/healthz").body == b"ok"
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT],
+                         ids=["SIGTERM", "SIGINT"])
+def test_sigterm_and_sigint_stop_cleanly_and_remove_the_socket_file(start_server, stop_signal):
+    server = start_http_min(start_server, "unix")
+    with connect(server) as idle, connect(server) as in_flight:
+        idle.send(http_request("GET", "/healthz"))
+        assert idle.read_response().body == b"ok"
+        # A request whose body is half sent when the signal comes: it is finished first.
+        request = http_request("POST", "/echo", body=b"finish me, please")
+        in_flight.send(request[:-8])
+        # The server has the first part once it no longer sits in our socket's send queue
+        # (a Unix socket counts what the peer has not read yet).
+        wait_until(lambda: unsent(in_flight) == 0, "the server reading the first part")
+        os.kill(server.process.pid, stop_signal)
+        # An idle keep-alive connection is closed at once...
+        assert idle.closed_by_server(), "the idle connection stayed open after the signal"
+        # ...the one in flight is answered, and told the connection ends.
+        in_flight.send(request[-8:])
+        response = in_flight.read_response()
+        assert response.body == b"finish me, please"
+        assert response.header("Connection") == "close"
+        assert in_flight.closed_by_server()
+    # Waited for, not signalled again: one signal is the claim (and a second one, once the
+    # server has put its handlers back, would rightly kill it).
+    wait_until(lambda: has_exited(server.process.pid), "the server exiting", STOP_TIMEOUT)
+    assert server.stop() == 0, server.describe()
+    assert not os.path.lexists(server.path), f"{server.path} was left behind"
+
+
+def unsent(connection: HttpConnection) -> int:
+    """Bytes we sent that the server has not read yet (SIOCOUTQ: on a Unix stream socket it
+    counts what sits in the peer's receive queue)."""
+    return struct.unpack("i", fcntl.ioctl(connection.sock, termios.TIOCOUTQ, b"\0" * 4))[0]
+
+
+def test_a_client_that_leaves_mid_request_does_not_delay_shutdown(start_server):
+    server = start_http_min(start_server, "unix")  # the default request timeout, 30 s
+    with connect(server) as leaving:
+        leaving.send(b"GET /healthz HTTP/1.1\r\nHo")
+        wait_until(lambda: unsent(leaving) == 0, "the server reading the partial request")
+    # That request can never be completed: nothing is in flight, so the stop is quick.
+    assert server.stop(signal.SIGTERM, timeout=SHORT_TIMEOUT) == 0, server.describe()
+    assert not os.path.lexists(server.path)
+
+
+def test_bind_takes_every_address_form(start_server):
+    # An abstract name: no file at all.
+    abstract = start_server("http_min", "abstract", ["--bind", "{address}"])
+    assert get(abstract, "/whoami").json()["transport"] == "unix"
+    # IPv6: the peer's address is reported without brackets.
+    tcp6 = start_server("http_min", "tcp6", ["--bind", "{address}"])
+    assert get(tcp6, "/whoami").json()["peer"]["ip"] == "::1"
+    # --host and --port, the shorthand; --port alone means 127.0.0.1.
+    shorthand = start_server("http_min", "tcp", ["--host", "{host}", "--port", "{port}"])
+    assert get(shorthand, "/healthz").body == b"ok"
+    port_only = start_server("http_min", "tcp", ["--port", "{port}"])
+    assert port_only.address.startswith("127.0.0.1:")
+    assert get(port_only, "/healthz").body == b"ok"
+
+
+def test_unix_and_tcp_listeners_at_once(start_server):
+    server, tcp = start_on_both(start_server)
+    listening = re.findall(r"^listening on (\S+)$", server.output(), re.MULTILINE)
+    assert listening == [server.address, tcp], server.output()
+    assert get(server, "/whoami").json()["transport"] == "unix"
+    assert get(server, "/whoami", address=tcp).json()["transport"] == "tcp"
+
+
+def test_start_up_errors_are_one_line(short_dir, run_program):
+    long_path = os.path.join(short_dir, "s" * (120 - len(short_dir) - 1))
+    assert len(long_path) == 120
+    socket_path = os.path.join(short_dir, "http.sock")
+
+    line = one_line_error(run_program("http_min", "--port", "eighty", timeout=10))
+    assert "port 'eighty'" in line, line
+
+    line = usage_error(run_program("http_min", "--uds", socket_path, "--frobnicate", "yes",
+                                   timeout=10))
+    assert line == "http_min: unknown option --frobnicate"
+
+    line = one_line_error(run_program("http_min", "--uds", long_path, timeout=10))
+    assert "120 bytes" in line and "at most 107" in line, line
+
+    line = one_line_error(run_program("http_min", "--uds", socket_path, "--root",
+                                      os.path.join(short_dir, "no-such-dir"), timeout=10))
+    assert "no-such-dir" in line and "ENOENT" in line, line
+
+    line = usage_error(run_program("http_min", timeout=10))
+    assert "nothing to listen on" in line, line
+
+    line = one_line_error(run_program("http_min", "--uds", socket_path, "--uds-group",
+                                      "no-such-group-here", timeout=10))
+    assert "no-such-group-here" in line, line
+
+    line = usage_error(run_program("http_min", "--uds", socket_path, "--workers", "0",
+                                   timeout=10))
+    assert "--workers '0'" in line, line
+
+    # None of them left a socket file (or anything else) behind.
+    assert os.listdir(short_dir) == []
+
+
+# --------------------------------------------------------------------------------------
+# Inherited sockets: systemd socket activation and fd:N
+
+
+class InheritingServer(Server):
+    """A Server (conftest.py) whose program is started with one listening socket of the
+    test as descriptor 3. (Server's own Popen closes every descriptor but 0, 1 and 2.)"""
+
+    def __init__(self, command: Sequence[str], cwd: str, address: str,
+                 listener: socket.socket) -> None:
+        self.program = "http_min"
+        self.transport = "unix"
+        self.address = address
+        self.path = None  # the socket file is the test's: teardown must not expect it gone
+        self.command = list(command)
+        self._log = tempfile.TemporaryFile(prefix="course-log-", dir="/tmp")
+        self.process = subprocess.Popen(
+            self.command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=cwd, pass_fds=(listener.fileno(),), start_new_session=True)
+        self.stopped_by_test = False
+
+
+# Puts descriptor argv[1] at 3, sets LISTEN_PID/LISTEN_FDS as argv[2] says ("" none, "self"
+# this process, else that pid), and execs the rest: exec keeps the pid, so "self" names the
+# server itself, as systemd does. (Python rather than /bin/sh: dash's redirections only
+# reach descriptors 0 to 9.)
+DESCRIPTOR_3_WRAPPER = """
+import os, sys
+fd, listen_pid, program = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+if fd != 3:
+    os.dup2(fd, 3)  # inheritable, unlike most descriptors Python opens
+    os.close(fd)
+if listen_pid:
+    os.environ["LISTEN_PID"] = str(os.getpid()) if listen_pid == "self" else listen_pid
+    os.environ["LISTEN_FDS"] = "1"
+os.execv(program, sys.argv[3:])
+"""
+
+
+def as_descriptor_3(listener: socket.socket, listen_pid: str = "") -> list[str]:
+    """A command prefix that starts the program with `listener` as descriptor 3 and, if
+    `listen_pid` is given, with LISTEN_PID and LISTEN_FDS=1 (see DESCRIPTOR_3_WRAPPER)."""
+    return [sys.executable, "-c", DESCRIPTOR_3_WRAPPER, str(listener.fileno()), listen_pid]
+
+
+def listening_socket(short_dir: str) -> tuple[socket.socket, str]:
+    path = os.path.join(short_dir, "activated.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    return listener, path
+
+
+def start_inheriting(start_server, short_dir: str, listen_pid: str, *args: str) -> Server:
+    listener, path = listening_socket(short_dir)
+    with listener:  # the server has its own copy; ours is closed once it started
+        command = [*as_descriptor_3(listener, listen_pid), program_path("http_min"), *args]
+        server = InheritingServer(command, short_dir, f"unix:{path}", listener)
+    start_server.servers.append(server)  # whatever happens, teardown reaps it
+    server.wait_for_output(rf"^listening on fd:3 \(unix:{re.escape(path)}\)$")
+    return server
+
+
+def stop_and_keep_the_file(server: Server) -> None:
+    """SIGTERM: exit 0, and the inherited socket's file is still there (it belongs to
+    whoever made it, here the test, which removes it)."""
+    path = server.address[len("unix:"):]
+    assert server.stop(signal.SIGTERM) == 0, server.describe()
+    assert stat.S_ISSOCK(os.lstat(path).st_mode), f"http_min removed {path}, not its own"
+    os.unlink(path)
+
+
+def test_systemd_socket_activation_is_honoured(start_server, short_dir):
+    # Like systemd: the socket is bound and listening before the server exists.
+    server = start_inheriting(start_server, short_dir, "self")
+    whoami = get(server, "/whoami").json()
+    assert whoami["transport"] == "unix" and whoami["worker_pid"] == server.process.pid
+    stop_and_keep_the_file(server)
+
+    # LISTEN_FDS is for the process LISTEN_PID names, and no other: variables meant for
+    # another process (here: pid 1) are not taken, so there is nothing to listen on.
+    listener, path = listening_socket(short_dir)
+    with listener:
+        command = [*as_descriptor_3(listener, "1"), program_path("http_min")]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=short_dir,
+                                timeout=SHORT_TIMEOUT, pass_fds=(listener.fileno(),))
+    os.unlink(path)
+    assert usage_error(result) == ("http_min: nothing to listen on: give --uds PATH, "
+                                   "--bind ADDR or --port P")
+
+
+def test_fd_address_is_honoured(start_server, short_dir):
+    server = start_inheriting(start_server, short_dir, "", "--bind", "fd:3")
+    assert get(server, "/healthz").body == b"ok"
+    stop_and_keep_the_file(server)
+
+
+# --------------------------------------------------------------------------------------
+# Pre-forked workers (chapter 09 builds on these)
+
+
+def worker_pids_seen(server: Server, bursts: int, per_burst: int = 16) -> set[int]:
+    """Asks /whoami in bursts of `per_burst` connections opened at once, until two workers
+    have answered or `bursts` bursts are done. Several connections at once: a worker busy
+    accepting the first leaves the next to another (EPOLLEXCLUSIVE wakes one waiter)."""
+    seen = set()
+    for _ in range(bursts):
+        with ExitStack() as stack:
+            connections = [stack.enter_context(connect(server)) for _ in range(per_burst)]
+            for connection in connections:
+                connection.send(http_request("GET", "/whoami"))
+            for connection in connections:
+                seen.add(connection.read_response().json()["worker_pid"])
+        if len(seen) >= 2:
+            break
+    return seen
+
+
+def test_workers_share_one_listening_socket(start_server):
+    server = start_http_min(start_server, "unix", "--workers", "2")
+    # One socket file, bound once by the master: the workers inherit the listener.
+    server.wait_for_output(r"^listening on ")
+    assert server.output().count("listening on") == 1, server.output()
+    workers = wait_for_workers(server.process.pid, 2)
+
+    seen = worker_pids_seen(server, bursts=100)
+
+    assert len(seen) >= 2, f"only worker {seen} answered\n{server.describe()}"
+    assert seen <= workers, f"answers from {seen}, but the master's children are {workers}"
+    assert server.process.pid not in seen  # the master only watches
+
+
+def test_a_dead_worker_is_replaced(start_server):
+    server = start_http_min(start_server, "unix", "--workers", "2")
+    master = server.process.pid
+    victim = min(wait_for_workers(master, 2))
+    os.kill(victim, signal.SIGKILL)
+
+    workers = wait_for_workers(master, 2, without=victim)
+    for _ in range(20):
+        assert get(server, "/whoami").json()["worker_pid"] in workers
+
+    # SIGTERM to the master: it stops its workers and waits for them before it exits.
+    starts = {pid: proc_stat(pid)["starttime"] for pid in workers}
+    os.kill(master, signal.SIGTERM)
+    # Not server.returncode: it would reap the master and SIGKILL its process group, and
+    # so hide any worker left running.
+    wait_until(lambda: has_exited(master), "the master exiting", STOP_TIMEOUT)
+    left = [pid for pid, start in starts.items()
+            if (info := proc_stat(pid)) is not None and info["starttime"] == start
+            and info["state"] != "Z"]
+    in_group = processes(lambda info: info["pgrp"] == master) - {master}
+    assert not left and not in_group, f"workers outlived the master: {left or in_group}"
+    assert server.stop() == 0, server.describe()
+    assert not os.path.lexists(server.path), f"{server.path} was left behind"
+
+
+# --------------------------------------------------------------------------------------
+# Static files and the access log
+
+
+def test_static_files_are_served_and_cannot_escape_the_root(start_server, short_dir):
+    files = make_site(short_dir)
+    server, tcp = start_on_both(start_server, "--root", os.path.join(short_dir, "root"))
+    secret = b"TOP SECRET"
+
+    index = get(server, "/static/index.html")
+    assert (index.status, index.body) == (200, files["index.html"])
+    assert index.header("Content-Type").startswith("text/html")
+    css = get(server, "/static/a.css?v=2")
+    assert (css.status, css.body) == (200, files["a.css"])
+    assert css.header("Content-Type").startswith("text/css")
+    assert get(server, "/static/sub/inner.txt").body == files["sub/inner.txt"]
+    assert get(server, "/static/alias.css").body == files["a.css"]  # a link inside the root
+
+    # 10 MiB through sendfile(), intact over both transports.
+    for address in (server.address, tcp):
+        big = get(server, "/static/big.bin", address=address)
+        assert big.status == 200 and big.header("Content-Length") == str(10 * MiB)
+        assert digest(big.body) == digest(files["big.bin"]), f"over {address}"
+    # A request pipelined behind the file is answered after the file's last byte.
+    with connect(server) as connection:
+        connection.send(http_request("GET", "/static/big.bin") + http_request("GET", "/healthz"))
+        assert digest(connection.read_response().body) == digest(files["big.bin"])
+        assert connection.read_response().body == b"ok"
+
+    # Raw requests: curl and httpx would remove the dot segments before sending.
+    for target in ["/static/../secret", "/static/%2e%2e/secret", "/static/%2E%2E%2Fsecret",
+                   "/static/sub/../../secret", "/static/sub/%2e%2e/%2e%2e/secret",
+                   "/static/escape", "/static/absolute-escape",
+                   "/static/" + short_dir + "/secret"]:
+        response = get(server, target)
+        assert response.status in (403, 404), f"{target}: {response.status}"
+        assert secret not in response.body, f"{target} leaked the secret"
+    for target in ["/static/sub", "/static/sub/", "/static/", "/static/missing.txt"]:
+        assert get(server, target).status == 404, target
+
+    # HEAD: the length of the file, and not one byte of it before the next response.
+    with connect(server) as connection:
+        connection.send(http_request("HEAD", "/static/big.bin") +
+                        http_request("GET", "/static/a.css"))
+        assert connection.read_response(head=True).header("Content-Length") == str(10 * MiB)
+        assert connection.read_response().body == files["a.css"]  # no body after the HEAD
+
+
+def test_a_fifo_under_the_root_does_not_block_the_server(start_server, short_dir):
+    root = os.path.join(short_dir, "root")
+    os.mkdir(root)
+    fifo = os.path.join(root, "pipe")
+    os.mkfifo(fifo)
+    server = start_http_min(start_server, "unix", "--root", root)
+    with connect(server, timeout=SHORT_TIMEOUT) as asking:
+        asking.send(http_request("GET", "/static/pipe"))
+        try:
+            # Not a regular file: refused, and everybody else is served meanwhile.
+            with connect(server, timeout=SHORT_TIMEOUT) as other:
+                other.send(http_request("GET", "/healthz"))
+                assert other.read_response().body == b"ok"
+            assert asking.read_response().status in (403, 404)
+        except socket.timeout:
+            pytest.fail(f"the server stopped answering after GET /static/pipe\n"
+                        f"{server.describe()}", pytrace=False)
+        finally:
+            # A server stuck in open() of the FIFO gets going again when a writer comes.
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:  # ENXIO: nobody has it open for reading, which is right
+                pass
+
+
+def test_access_log_names_the_peer(start_server, short_dir):
+    log_path = os.path.join(short_dir, "access.log")
+    server, tcp = start_on_both(start_server, "--access-log", log_path)
+    assert get(server, "/healthz").status == 200
+    with connect(server, tcp) as connection:
+        client_port = connection.sock.getsockname()[1]
+        connection.send(http_request("POST", "/nope?x=1", body=b"."))
+        assert connection.read_response().status == 404
+
+    expected = [
+        rf'^unix pid={os.getpid()} uid={os.getuid()} gid={os.getgid()} '
+        rf'"GET /healthz HTTP/1\.1" 200$',
+        rf'^127\.0\.0\.1:{client_port} "POST /nope\?x=1 HTTP/1\.1" 404$',
+    ]
+
+    def logged():
+        try:
+            with open(log_path) as log:
+                text = log.read()
+        except FileNotFoundError:
+            return None
+        return text if all(re.search(line, text, re.MULTILINE) for line in expected) else None
+
+    if not _poll_until(logged, READY_TIMEOUT):
+        text = open(log_path).read() if os.path.exists(log_path) else "(no file)"
+        pytest.fail(f"the access log lacks {expected}:\n{text}\n{server.describe()}",
+                    pytrace=False)
+    assert "POST /nope" not in server.output()  # to the file, not to stdout
+
+    # By default the log goes to stdout; --no-access-log turns it off.
+    default = start_http_min(start_server, "unix")
+    assert get(default, "/healthz?default").status == 200
+    default.wait_for_output(r'^unix pid=\d+ uid=\d+ gid=\d+ "GET /healthz\?default HTTP/1\.1" 200$')
+    quiet = start_http_min(start_server, "unix", "--no-access-log")
+    assert get(quiet, "/healthz?quiet").status == 200
+    assert quiet.stop() == 0
+    assert "GET /healthz" not in quiet.output(), quiet.output()
