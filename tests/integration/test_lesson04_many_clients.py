@@ -77,12 +77,7 @@ def queued_bytes(client: socket.socket) -> tuple[int, int]:
 def wait_until(condition, timeout: float = IO_TIMEOUT) -> bool:
     """Polls `condition` until it is true or `timeout` has passed; the short sleep only
     paces the polling, the deadline bounds it."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.01)
-    return True
+    return bool(_poll_until(condition, timeout, interval=0.01))
 
 
 def processes_of(server: Server) -> list[int]:

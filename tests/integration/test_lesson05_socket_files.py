@@ -13,11 +13,10 @@ import signal
 import socket
 import stat
 import subprocess
-import time
 
 import pytest
 
-from conftest import READY_TIMEOUT, Server, connect_to, program_path
+from conftest import _poll_until, READY_TIMEOUT, Server, connect_to, program_path
 
 LIVE_SERVER = "a server is listening on it; it was left untouched"
 
@@ -41,11 +40,9 @@ def _leave_a_stale_file(start_server) -> str:
 
 def _wait_until(condition, timeout: float, what: str):
     """Polls `condition` until it returns something true; fails the test after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() >= deadline:
-            pytest.fail(f"{what} did not happen within {timeout} s", pytrace=False)
-        time.sleep(0.01)  # paces the polling; the deadline bounds the wait
+    result = _poll_until(condition, timeout, interval=0.01)
+    if not result:
+        pytest.fail(f"{what} did not happen within {timeout} s", pytrace=False)
     return result
 
 
