@@ -2,15 +2,10 @@
 // config.cpp and the contract in the course plan. With --workers 1 it serves in this
 // process; with more, this process is a master that forks the workers, restarts any that
 // dies, and on SIGTERM stops them all and removes its socket files.
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <charconv>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>

@@ -54,15 +54,11 @@ std::string_view http_date() {
     return {text, length};
 }
 
-namespace {
-
 void append_number(std::string& out, std::uint64_t value) {
     char digits[24];
     const auto [end, error] = std::to_chars(digits, digits + sizeof digits, value);
     out.append(digits, end);
 }
-
-}  // namespace
 
 void ResponseWriter::write_head(int status, std::string_view content_type, std::uint64_t length,
                                 bool keep_alive, std::string_view extra_headers) {

@@ -2,17 +2,10 @@
 #include "http_min/routes.hpp"
 
 #include <algorithm>
-#include <charconv>
 
 namespace http_min {
 
 namespace {
-
-void append_number(std::string& out, std::uint64_t value) {
-    char digits[24];
-    const auto [end, error] = std::to_chars(digits, digits + sizeof digits, value);
-    out.append(digits, end);
-}
 
 // A JSON string literal. X-Forwarded-For comes from the client: escape everything that
 // could end the string or break the document.

@@ -8,6 +8,9 @@
 
 namespace http_min {
 
+/// Appends `value` in decimal to `out` (std::to_chars: no locale, no allocation beyond `out`).
+void append_number(std::string& out, std::uint64_t value);
+
 /// "OK", "Not Found", ... for the statuses http_min sends; "Unknown" otherwise.
 std::string_view reason_phrase(int status) noexcept;
 
