@@ -17,280 +17,31 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import fcntl
 import grp
-import hashlib
 import json
 import os
 import pwd
-import random
-import re
 import select
+import re
 import signal
 import socket
 import stat
 import struct
 import subprocess
-import sys
-import tempfile
-import termios
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional
 
 import httpx
 import pytest
 
-from conftest import (IO_TIMEOUT, READY_TIMEOUT, RUN_TIMEOUT, STOP_TIMEOUT, Server,
-                      _poll_until, connect_to, program_path)
-
-MiB = 1024 * 1024
-GREETING = b'{"msg":"hey yourself","from":"http_min"}'
-SHORT_TIMEOUT = 5.0  # seconds: a server that should answer (or close) at once gets this long
-TRANSPORTS = ["unix", "tcp"]
-USAGE_LINES = 3  # http_min's usage text (config.cpp) is three lines long
-
-
-# --------------------------------------------------------------------------------------
-# Starting http_min
-
-
-def start_http_min(start_server, transport: str, *args: str, **kwargs) -> Server:
-    """http_min listening on a fresh Unix socket path (`--uds`) or on 127.0.0.1:0 (`--bind`),
-    with `args` after the address."""
-    where = ["--uds", "{path}"] if transport == "unix" else ["--bind", "{address}"]
-    return start_server("http_min", transport, [*where, *args], **kwargs)
-
-
-def start_on_both(start_server, *args: str) -> tuple[Server, str]:
-    """http_min on a Unix socket and on 127.0.0.1:0 at once. Returns the server (its address
-    is the Unix one) and the TCP address it announced."""
-    server = start_server("http_min", "unix", ["--uds", "{path}", "--bind", "127.0.0.1:0", *args])
-    tcp = server.wait_for_output(r"^listening on (127\.0\.0\.1:[1-9]\d*)$").group(1)
-    return server, tcp
-
-
-# --------------------------------------------------------------------------------------
-# Raw HTTP: requests sent byte for byte, responses read one at a time
-
-
-@dataclass
-class Response:
-    status: int
-    reason: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    head: bytes = field(repr=False)  # the status line and headers as received
-
-    def header(self, name: str) -> Optional[str]:
-        """The first header field called `name` (any case), or None."""
-        return next((value for key, value in self.headers if key.lower() == name.lower()),
-                    None)
-
-    def json(self):
-        return json.loads(self.body)
-
-
-class HttpConnection:
-    """One connection to the server: sends bytes exactly as given, reads responses one by
-    one (http_min always frames them with Content-Length)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buffer = bytearray()
-
-    def __enter__(self) -> HttpConnection:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.sock.close()
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def _receive(self, what: str) -> None:
-        chunk = self.sock.recv(256 * 1024)
-        if not chunk:
-            raise AssertionError(f"the server closed the connection before {what}; "
-                                 f"received so far: {bytes(self.buffer[:300])!r}")
-        self.buffer += chunk
-
-    def read_exact(self, size: int) -> bytes:
-        while len(self.buffer) < size:
-            self._receive(f"{size} bytes had arrived")
-        data = bytes(self.buffer[:size])
-        del self.buffer[:size]
-        return data
-
-    def read_response(self, head: bool = False) -> Response:
-        """The next response; `head`: it answers a HEAD request, so no body follows."""
-        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
-            self._receive("the end of a response's headers")
-        raw_head = bytes(self.buffer[:end + 4])
-        del self.buffer[:end + 4]
-        status_line, *lines = raw_head[:-4].decode("latin-1").split("\r\n")
-        match = re.fullmatch(r"HTTP/1\.1 (\d{3}) (.*)", status_line)
-        assert match, f"not an HTTP/1.1 status line: {status_line!r}"
-        headers = []
-        for line in lines:
-            name, colon, value = line.partition(":")
-            assert colon and name and name == name.strip(), f"bad header line {line!r}"
-            headers.append((name, value.strip()))
-        status = int(match.group(1))
-        response = Response(status, match.group(2), headers, b"", raw_head)
-        if head or status < 200:
-            return response
-        length = response.header("Content-Length")
-        assert length is not None and length.isdigit(), f"no Content-Length:\n{raw_head!r}"
-        response.body = self.read_exact(int(length))
-        return response
-
-    def closed_by_server(self, timeout: float = SHORT_TIMEOUT) -> bool:
-        """True if the server closes the connection (EOF) within `timeout` seconds with no
-        more bytes; False if it is still open then. Unexpected bytes fail the test."""
-        assert not self.buffer, f"unexpected bytes from the server: {bytes(self.buffer[:300])!r}"
-        readable, _, _ = select.select([self.sock], [], [], timeout)
-        if not readable:
-            return False
-        extra = self.sock.recv(65536)
-        assert extra == b"", f"unexpected bytes from the server: {extra[:300]!r}"
-        return True
-
-    def nothing_arrives_within(self, seconds: float) -> bool:
-        """True if no byte (and no end of stream) arrives within `seconds`: the absence
-        check, the one place a test waits a fixed time."""
-        readable, _, _ = select.select([self.sock], [], [], seconds)
-        return not readable and not self.buffer
-
-
-def connect(server: Server, address: Optional[str] = None,
-            timeout: float = IO_TIMEOUT) -> HttpConnection:
-    """A raw HTTP connection to `server` (or to another of its `address`es)."""
-    sock = server.connect(timeout) if address is None else connect_to(address, timeout)
-    return HttpConnection(sock)
-
-
-def http_request(method: str, target: str, headers: Sequence[tuple[str, str]] = (),
-                 body: bytes = b"", version: str = "HTTP/1.1", host: Optional[str] = "localhost",
-                 content_length: bool = True) -> bytes:
-    """A request in bytes: Host first (unless `host` is None), then `headers`, then a
-    Content-Length for a non-empty body."""
-    lines = [f"{method} {target} {version}"]
-    if host is not None:
-        lines.append(f"Host: {host}")
-    lines += [f"{name}: {value}" for name, value in headers]
-    if body and content_length:
-        lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-def exchange(server: Server, request: bytes, address: Optional[str] = None,
-             head: bool = False) -> Response:
-    """Sends one request on a new connection and returns the response."""
-    with connect(server, address) as connection:
-        connection.send(request)
-        return connection.read_response(head=head)
-
-
-def get(server: Server, target: str, address: Optional[str] = None, **kwargs) -> Response:
-    return exchange(server, http_request("GET", target, **kwargs), address)
-
-
-def http_client(server: Server, address: Optional[str] = None) -> httpx.Client:
-    """An httpx client for the server: the UDS transport for a Unix socket, plain TCP
-    otherwise. trust_env=False: a proxy set in the environment must not get in between."""
-    address = address or server.address
-    if address.startswith("unix:"):
-        return httpx.Client(transport=httpx.HTTPTransport(uds=address[len("unix:"):]),
-                            base_url="http://localhost", timeout=IO_TIMEOUT, trust_env=False)
-    return httpx.Client(base_url=f"http://{address}", timeout=IO_TIMEOUT, trust_env=False)
-
-
-# --------------------------------------------------------------------------------------
-# Other small helpers
-
-
-def wait_until(condition, what: str, timeout: float = READY_TIMEOUT):
-    """Polls `condition` until it returns something true; fails the test after `timeout`."""
-    result = _poll_until(condition, timeout)
-    if not result:
-        pytest.fail(f"{what} did not happen within {timeout} s", pytrace=False)
-    return result
-
-
-def random_bytes(size: int, seed: int) -> bytes:
-    """`size` reproducible bytes without a pattern, so a lost or repeated chunk shows."""
-    return random.Random(seed).randbytes(size)
-
-
-def digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def proc_stat(pid: int) -> Optional[dict]:
-    """state, ppid, pgrp and starttime of a process from /proc/PID/stat, or None if it is
-    gone. (The command name may hold spaces and parentheses: split after the last ')'.)"""
-    try:
-        with open(f"/proc/{pid}/stat") as stat_file:
-            fields = stat_file.read().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return {"state": fields[0], "ppid": int(fields[1]), "pgrp": int(fields[2]),
-            "starttime": int(fields[19])}
-
-
-def processes(where) -> set[int]:
-    """The pids of live (not zombie) processes whose /proc stat satisfies `where`."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            info = proc_stat(int(entry))
-            if info is not None and info["state"] != "Z" and where(info):
-                found.add(int(entry))
-    return found
-
-
-def children_of(pid: int) -> set[int]:
-    return processes(lambda info: info["ppid"] == pid)
-
-
-def wait_for_workers(master: int, count: int, without: int = 0) -> set[int]:
-    """The master's children once there are `count` of them (and `without` is not one)."""
-    def ready():
-        workers = children_of(master)
-        return workers if len(workers) == count and without not in workers else None
-
-    what = f"{count} workers running" + (f", {without} not among them" if without else "")
-    return wait_until(ready, what)
-
-
-def has_exited(pid: int) -> bool:
-    """True once `pid` (our child) has ended; it is left unreaped, for Server.stop()."""
-    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-
-
-def one_line_error(result: subprocess.CompletedProcess) -> str:
-    """http_min refused to start with exit status 1 and exactly one line on stderr."""
-    lines = result.stderr.splitlines()
-    assert result.returncode == 1 and len(lines) == 1, (
-        f"expected exit status 1 and one line on stderr, got {result.returncode}:\n"
-        f"{result.stderr}")
-    assert lines[0].startswith("http_min: "), lines[0]
-    return lines[0]
-
-
-def usage_error(result: subprocess.CompletedProcess) -> str:
-    """http_min refused its command line: exit status 2, one line saying what is wrong,
-    then the usage text (and nothing else)."""
-    lines = result.stderr.splitlines()
-    assert result.returncode == 2 and len(lines) == 1 + USAGE_LINES, (
-        f"expected exit status 2, one line and the usage, got {result.returncode}:\n"
-        f"{result.stderr}")
-    assert lines[0].startswith("http_min: "), lines[0]
-    assert lines[1].startswith("usage: http_min "), lines[1]
-    assert all(line.startswith("       [") for line in lines[2:]), result.stderr
-    return lines[0]
+from conftest import (IO_TIMEOUT, READY_TIMEOUT, RUN_TIMEOUT, STOP_TIMEOUT, Server, _poll_until,
+                      program_path)
+from http_support import (GREETING, SHORT_TIMEOUT, TRANSPORTS, MiB, as_descriptor_3, connect,
+                          digest, exchange, get, has_exited, http_client, http_request,
+                          listening_socket, one_line_error, random_bytes, start_http_min,
+                          start_inheriting, start_on_both, stop_and_keep_the_file, unsent,
+                          usage_error, wait_until)
 
 
 # --------------------------------------------------------------------------------------
@@ -895,12 +646,6 @@ def test_sigterm_and_sigint_stop_cleanly_and_remove_the_socket_file(start_server
     assert not os.path.lexists(server.path), f"{server.path} was left behind"
 
 
-def unsent(connection: HttpConnection) -> int:
-    """Bytes we sent that the server has not read yet (SIOCOUTQ: on a Unix stream socket it
-    counts what sits in the peer's receive queue)."""
-    return struct.unpack("i", fcntl.ioctl(connection.sock, termios.TIOCOUTQ, b"\0" * 4))[0]
-
-
 def test_a_client_that_leaves_mid_request_does_not_delay_shutdown(start_server):
     server = start_http_min(start_server, "unix")  # the default request timeout, 30 s
     with connect(server) as leaving:
@@ -968,78 +713,6 @@ def test_start_up_errors_are_one_line(short_dir, run_program):
     assert os.listdir(short_dir) == []
 
 
-# --------------------------------------------------------------------------------------
-# Inherited sockets: systemd socket activation and fd:N
-
-
-class InheritingServer(Server):
-    """A Server (conftest.py) whose program is started with one listening socket of the
-    test as descriptor 3. (Server's own Popen closes every descriptor but 0, 1 and 2.)"""
-
-    def __init__(self, command: Sequence[str], cwd: str, address: str,
-                 listener: socket.socket) -> None:
-        self.program = "http_min"
-        self.transport = "unix"
-        self.address = address
-        self.path = None  # the socket file is the test's: teardown must not expect it gone
-        self.command = list(command)
-        self._log = tempfile.TemporaryFile(prefix="course-log-", dir="/tmp")
-        self.process = subprocess.Popen(
-            self.command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            cwd=cwd, pass_fds=(listener.fileno(),), start_new_session=True)
-        self.stopped_by_test = False
-
-
-# Puts descriptor argv[1] at 3, sets LISTEN_PID/LISTEN_FDS as argv[2] says ("" none, "self"
-# this process, else that pid), and execs the rest: exec keeps the pid, so "self" names the
-# server itself, as systemd does. (Python rather than /bin/sh: dash's redirections only
-# reach descriptors 0 to 9.)
-DESCRIPTOR_3_WRAPPER = """
-import os, sys
-fd, listen_pid, program = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-if fd != 3:
-    os.dup2(fd, 3)  # inheritable, unlike most descriptors Python opens
-    os.close(fd)
-if listen_pid:
-    os.environ["LISTEN_PID"] = str(os.getpid()) if listen_pid == "self" else listen_pid
-    os.environ["LISTEN_FDS"] = "1"
-os.execv(program, sys.argv[3:])
-"""
-
-
-def as_descriptor_3(listener: socket.socket, listen_pid: str = "") -> list[str]:
-    """A command prefix that starts the program with `listener` as descriptor 3 and, if
-    `listen_pid` is given, with LISTEN_PID and LISTEN_FDS=1 (see DESCRIPTOR_3_WRAPPER)."""
-    return [sys.executable, "-c", DESCRIPTOR_3_WRAPPER, str(listener.fileno()), listen_pid]
-
-
-def listening_socket(short_dir: str) -> tuple[socket.socket, str]:
-    path = os.path.join(short_dir, "activated.sock")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(64)
-    return listener, path
-
-
-def start_inheriting(start_server, short_dir: str, listen_pid: str, *args: str) -> Server:
-    listener, path = listening_socket(short_dir)
-    with listener:  # the server has its own copy; ours is closed once it started
-        command = [*as_descriptor_3(listener, listen_pid), program_path("http_min"), *args]
-        server = InheritingServer(command, short_dir, f"unix:{path}", listener)
-    start_server.servers.append(server)  # whatever happens, teardown reaps it
-    server.wait_for_output(rf"^listening on fd:3 \(unix:{re.escape(path)}\)$")
-    return server
-
-
-def stop_and_keep_the_file(server: Server) -> None:
-    """SIGTERM: exit 0, and the inherited socket's file is still there (it belongs to
-    whoever made it, here the test, which removes it)."""
-    path = server.address[len("unix:"):]
-    assert server.stop(signal.SIGTERM) == 0, server.describe()
-    assert stat.S_ISSOCK(os.lstat(path).st_mode), f"http_min removed {path}, not its own"
-    os.unlink(path)
-
-
 def test_systemd_socket_activation_is_honoured(start_server, short_dir):
     # Like systemd: the socket is bound and listening before the server exists.
     server = start_inheriting(start_server, short_dir, "self")
@@ -1063,66 +736,6 @@ def test_fd_address_is_honoured(start_server, short_dir):
     server = start_inheriting(start_server, short_dir, "", "--bind", "fd:3")
     assert get(server, "/healthz").body == b"ok"
     stop_and_keep_the_file(server)
-
-
-# --------------------------------------------------------------------------------------
-# Pre-forked workers (chapter 09 builds on these)
-
-
-def worker_pids_seen(server: Server, bursts: int, per_burst: int = 16) -> set[int]:
-    """Asks /whoami in bursts of `per_burst` connections opened at once, until two workers
-    have answered or `bursts` bursts are done. Several connections at once: a worker busy
-    accepting the first leaves the next to another (EPOLLEXCLUSIVE wakes one waiter)."""
-    seen = set()
-    for _ in range(bursts):
-        with ExitStack() as stack:
-            connections = [stack.enter_context(connect(server)) for _ in range(per_burst)]
-            for connection in connections:
-                connection.send(http_request("GET", "/whoami"))
-            for connection in connections:
-                seen.add(connection.read_response().json()["worker_pid"])
-        if len(seen) >= 2:
-            break
-    return seen
-
-
-def test_workers_share_one_listening_socket(start_server):
-    server = start_http_min(start_server, "unix", "--workers", "2")
-    # One socket file, bound once by the master: the workers inherit the listener.
-    server.wait_for_output(r"^listening on ")
-    assert server.output().count("listening on") == 1, server.output()
-    workers = wait_for_workers(server.process.pid, 2)
-
-    seen = worker_pids_seen(server, bursts=100)
-
-    assert len(seen) >= 2, f"only worker {seen} answered\n{server.describe()}"
-    assert seen <= workers, f"answers from {seen}, but the master's children are {workers}"
-    assert server.process.pid not in seen  # the master only watches
-
-
-def test_a_dead_worker_is_replaced(start_server):
-    server = start_http_min(start_server, "unix", "--workers", "2")
-    master = server.process.pid
-    victim = min(wait_for_workers(master, 2))
-    os.kill(victim, signal.SIGKILL)
-
-    workers = wait_for_workers(master, 2, without=victim)
-    for _ in range(20):
-        assert get(server, "/whoami").json()["worker_pid"] in workers
-
-    # SIGTERM to the master: it stops its workers and waits for them before it exits.
-    starts = {pid: proc_stat(pid)["starttime"] for pid in workers}
-    os.kill(master, signal.SIGTERM)
-    # Not server.returncode: it would reap the master and SIGKILL its process group, and
-    # so hide any worker left running.
-    wait_until(lambda: has_exited(master), "the master exiting", STOP_TIMEOUT)
-    left = [pid for pid, start in starts.items()
-            if (info := proc_stat(pid)) is not None and info["starttime"] == start
-            and info["state"] != "Z"]
-    in_group = processes(lambda info: info["pgrp"] == master) - {master}
-    assert not left and not in_group, f"workers outlived the master: {left or in_group}"
-    assert server.stop() == 0, server.describe()
-    assert not os.path.lexists(server.path), f"{server.path} was left behind"
 
 
 # --------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Chapter 09, workers: http_min's pre-forked workers share the listening sockets the master
-bound once.
+bound once, are replaced when they die, and finish their requests in flight when told to stop.
 
 Each test demonstrates one claim of lessons/09-workers/README.md against the real server."""
 
@@ -7,109 +7,133 @@ import os
 import signal
 import socket
 
-import httpx
-
-from conftest import STOP_TIMEOUT, _poll_until
-
-
-def _workers_of(master_pid):
-    """The pids of the master's children (its workers)."""
-    children = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        if int(fields[1]) == master_pid and fields[0] != "Z":
-            children.append(int(entry))
-    return sorted(children)
+from conftest import STOP_TIMEOUT
+from http_support import (connect, get, has_exited, http_request, proc_stat, processes,
+                          start_http_min, start_inheriting, stop_and_keep_the_file, unsent,
+                          wait_for_workers, wait_until)
 
 
-def _state(pid):
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0]
+def start_workers(start_server, count=2, *args):
+    """http_min --workers `count` on a fresh Unix socket, once all its workers run. Returns
+    the server and the workers' pids."""
+    server = start_http_min(start_server, "unix", "--workers", str(count), "--no-access-log",
+                            *args)
+    return server, wait_for_workers(server.process.pid, count)
 
 
-def _whoami(path):
-    with httpx.Client(transport=httpx.HTTPTransport(uds=path), timeout=10) as client:
-        response = client.get("http://localhost/whoami")
-    assert response.status_code == 200, response.text
-    return response.json()
+def whoami(server):
+    return get(server, "/whoami").json()
 
 
-def _start_workers(start_server, count=2):
-    server = start_server("http_min", "unix",
-                          ["--uds", "{path}", "--workers", str(count), "--no-access-log"])
-    pid = server.process.pid
-    assert _poll_until(lambda: len(_workers_of(pid)) == count, STOP_TIMEOUT), server.describe()
-    return server
+def listening_tcp_sockets(pid):
+    """The socket inodes of process `pid` that are listening TCP sockets (IPv4 or IPv6)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    listening = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as listing:
+            rows = [line.split() for line in listing.readlines()[1:]]
+        listening |= {row[9] for row in rows if row[3] == "0A"}  # 0A: LISTEN
+    return inodes & listening
 
 
 def test_workers_serve_the_unix_socket_not_tcp(start_server):
     # The bug of uvicorn issue 428: with --workers, --uds was ignored and the workers served
-    # TCP on 127.0.0.1:8000, so nginx, pointed at the socket, answered 503. Here: a worker
-    # answers on the Unix socket, and no process of the server listens on TCP at all.
-    server = _start_workers(start_server)
-    answer = _whoami(server.path)
+    # TCP on 127.0.0.1:8000, and nginx, pointed at the socket, gave 503s. Here: the master
+    # binds the socket file once, a worker answers on it, and no process listens on TCP.
+    server, workers = start_workers(start_server)
+    assert server.output().count("listening on") == 1, server.output()
+    answer = whoami(server)
     assert answer["transport"] == "unix"
-    assert answer["worker_pid"] in _workers_of(server.process.pid)
-    for pid in [server.process.pid, *_workers_of(server.process.pid)]:
-        inodes = {os.readlink(f"/proc/{pid}/fd/{fd}")[len("socket:["):-1]
-                  for fd in os.listdir(f"/proc/{pid}/fd")
-                  if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")}
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            with open(table) as listing:
-                rows = [line.split() for line in listing.readlines()[1:]]
-            listening = {row[9] for row in rows if row[3] == "0A"}  # 0A: LISTEN
-            assert not inodes & listening, f"process {pid} listens on TCP"
+    assert answer["worker_pid"] in workers
+    for pid in [server.process.pid, *workers]:
+        assert not listening_tcp_sockets(pid), f"process {pid} listens on TCP"
 
 
 def test_every_worker_accepts_from_the_one_socket(start_server):
     # Both workers wait on the same listening socket. Freeze the one that answers (SIGSTOP):
     # the next connection is accepted by the other, from the very same socket file.
-    server = _start_workers(start_server)
-    first = _whoami(server.path)["worker_pid"]
+    server, workers = start_workers(start_server)
+    first = whoami(server)["worker_pid"]
     os.kill(first, signal.SIGSTOP)
     try:
-        assert _poll_until(lambda: _state(first) == "T", STOP_TIMEOUT)
-        second = _whoami(server.path)["worker_pid"]
+        wait_until(lambda: proc_stat(first)["state"] == "T", f"worker {first} stopping")
+        second = whoami(server)["worker_pid"]
     finally:
         os.kill(first, signal.SIGCONT)
     assert second != first
-    assert sorted([first, second]) == _workers_of(server.process.pid)
-
-
-def test_a_dead_worker_is_replaced(start_server):
-    server = _start_workers(start_server)
-    victim = _workers_of(server.process.pid)[0]
-    os.kill(victim, signal.SIGKILL)
-    assert _poll_until(lambda: len(_workers_of(server.process.pid)) == 2
-                       and victim not in _workers_of(server.process.pid), STOP_TIMEOUT), \
-        server.describe()
-    server.wait_for_output(rf"worker {victim} died")
-    assert _whoami(server.path)["transport"] == "unix"
-
-
-def test_sigterm_stops_the_master_and_every_worker(start_server):
-    server = _start_workers(start_server, 3)
-    workers = _workers_of(server.process.pid)
-    # A client in the middle of a keep-alive connection does not hold the shutdown up.
-    with socket.socket(socket.AF_UNIX) as idle:
-        idle.connect(server.path)
-        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert idle.recv(4096).startswith(b"HTTP/1.1 200")
-        assert server.stop() == 0, server.describe()
-    assert not os.path.exists(server.path)
-    for worker in workers:
-        assert not os.path.exists(f"/proc/{worker}") or _state(worker) == "Z"
+    assert {first, second} == workers
 
 
 def test_whoami_names_the_worker_not_the_master(start_server):
-    server = _start_workers(start_server)
-    answer = _whoami(server.path)
+    server, workers = start_workers(start_server)
+    answer = whoami(server)
     assert answer["worker_pid"] != server.process.pid
-    assert answer["worker_pid"] in _workers_of(server.process.pid)
+    assert answer["worker_pid"] in workers
     assert answer["peer"]["pid"] == os.getpid()  # and the peer is still us, via SO_PEERCRED
+
+
+def test_a_dead_worker_is_replaced(start_server):
+    server, workers = start_workers(start_server)
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    replaced = wait_for_workers(server.process.pid, 2, without=victim)
+    server.wait_for_output(rf"worker {victim} died")
+    for _ in range(10):
+        assert whoami(server)["worker_pid"] in replaced
+
+
+def test_sigterm_lets_workers_finish_requests_in_flight_then_stops_them_all(start_server):
+    server, workers = start_workers(start_server, 3)
+    master = server.process.pid
+    starts = {pid: proc_stat(pid)["starttime"] for pid in workers}
+    with connect(server) as idle, connect(server) as in_flight:
+        idle.send(http_request("GET", "/healthz"))
+        assert idle.read_response().body == b"ok"
+        # A request half sent when the signal comes: its worker finishes it before leaving.
+        request = http_request("POST", "/echo", body=b"finish me, please")
+        in_flight.send(request[:-8])
+        wait_until(lambda: unsent(in_flight) == 0, "a worker reading the first part")
+        os.kill(master, signal.SIGTERM)
+        assert idle.closed_by_server(), "an idle connection stayed open after SIGTERM"
+        in_flight.send(request[-8:])
+        response = in_flight.read_response()
+        assert response.body == b"finish me, please"
+        assert response.header("Connection") == "close"
+    # Not server.stop() first: it would SIGKILL the process group and hide a worker left
+    # running. The master exits only after every worker has.
+    wait_until(lambda: has_exited(master), "the master exiting", STOP_TIMEOUT)
+    left = [pid for pid, start in starts.items()
+            if (info := proc_stat(pid)) is not None and info["starttime"] == start
+            and info["state"] != "Z"]
+    in_group = processes(lambda info: info["pgrp"] == master) - {master}
+    assert not left and not in_group, f"workers outlived the master: {left or in_group}"
+    assert server.stop() == 0, server.describe()
+    assert not os.path.lexists(server.path), f"{server.path} was left behind"
+
+
+def test_workers_share_a_socket_handed_over_by_systemd(start_server, short_dir):
+    # Socket activation with workers: systemd binds, the master inherits descriptor 3 through
+    # LISTEN_FDS, and its workers inherit it from the master. The file is systemd's: kept.
+    server = start_inheriting(start_server, short_dir, "self", "--workers", "2")
+    workers = wait_for_workers(server.process.pid, 2)
+    answer = whoami(server)
+    assert answer["transport"] == "unix" and answer["worker_pid"] in workers
+    stop_and_keep_the_file(server)
+
+
+def test_a_unix_listener_and_a_tcp_listener_are_shared_alike(start_server):
+    server = start_server("http_min", "unix", ["--uds", "{path}", "--bind", "127.0.0.1:0",
+                                               "--workers", "2", "--no-access-log"])
+    tcp = server.wait_for_output(r"^listening on (127\.0\.0\.1:[1-9]\d*)$").group(1)
+    workers = wait_for_workers(server.process.pid, 2)
+    assert get(server, "/whoami", address=tcp).json()["worker_pid"] in workers
+    assert whoami(server)["worker_pid"] in workers
+    # One listening TCP socket, bound by the master, inherited: the same inode everywhere.
+    sockets = [listening_tcp_sockets(pid) for pid in [server.process.pid, *workers]]
+    assert len(sockets[0]) == 1 and all(found == sockets[0] for found in sockets), sockets
+    with socket.create_connection(tuple(tcp.rsplit(":", 1))):
+        pass  # and it accepts

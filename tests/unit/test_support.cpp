@@ -99,11 +99,14 @@ std::string current_syscall(pid_t tid) {
 
 }  // namespace
 
+bool is_blocked_in(pid_t tid, long syscall_number) {
+    return current_syscall(tid) == std::to_string(syscall_number);
+}
+
 bool Watch::wait_until_blocked_in(long syscall_number) const {
-    const std::string wanted = std::to_string(syscall_number);
     const auto deadline = Clock::now() + patience;
     while (!finished_ && Clock::now() < deadline) {
-        if (current_syscall(tid_) == wanted) return true;
+        if (is_blocked_in(tid_, syscall_number)) return true;
         std::this_thread::yield();
     }
     return false;

@@ -75,6 +75,10 @@ std::string receive_all(raw_sockets::Socket& socket);
 /// side waits for the other to drain, however large `data` is.
 std::string round_trip(raw_sockets::Socket& client, std::string_view data);
 
+/// True if thread `tid` of this process is asleep inside system call `syscall_number` (such
+/// as SYS_epoll_wait), as /proc/self/task/TID/syscall says.
+bool is_blocked_in(pid_t tid, long syscall_number);
+
 /// What a watcher thread sees of the thread it watches (see watch_blocking_calls()).
 class Watch {
   public:
