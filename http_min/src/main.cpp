@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
         ListenOptions options;
         options.unix_mode = config.uds_mode;
         options.unix_group = config.uds_group;
+        //! [bind-once]
         // Files this process creates are removed on exit; inherited sockets never are.
         std::vector<std::unique_ptr<SocketFileCleanup>> cleanups;
         for (const Address& address : config.listen) {
@@ -86,6 +87,7 @@ int main(int argc, char** argv) {
         } else {
             http_min::run_master(listeners, config, stop, log);
         }
+        //! [bind-once]
         if (log != nullptr) std::fflush(log);
         return 0;
     });

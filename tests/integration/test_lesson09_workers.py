@@ -40,6 +40,7 @@ def listening_tcp_sockets(pid):
     return inodes & listening
 
 
+# [uvicorn-428]
 def test_workers_serve_the_unix_socket_not_tcp(start_server):
     # The bug of uvicorn issue 428: with --workers, --uds was ignored and the workers served
     # TCP on 127.0.0.1:8000, and nginx, pointed at the socket, gave 503s. Here: the master
@@ -51,6 +52,7 @@ def test_workers_serve_the_unix_socket_not_tcp(start_server):
     assert answer["worker_pid"] in workers
     for pid in [server.process.pid, *workers]:
         assert not listening_tcp_sockets(pid), f"process {pid} listens on TCP"
+# [uvicorn-428]
 
 
 def test_every_worker_accepts_from_the_one_socket(start_server):
