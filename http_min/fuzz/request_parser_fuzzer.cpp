@@ -23,11 +23,10 @@
 #include <functional>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
 
 #include "http_min/request_line.hpp"
 #include "http_min/request_parser.hpp"
+#include "parse_outcome.hpp"
 
 namespace {
 
@@ -37,56 +36,13 @@ using http_min::ParserLimits;
 using http_min::Request;
 using http_min::RequestParser;
 using State = RequestParser::State;
+using Snapshot = http_min::testing::ParseOutcome;  // one answer, copied out of the parser
+using http_min::testing::outcome_of;
 
 void require(bool ok, const char* what) {
     if (ok) return;
     std::fprintf(stderr, "request_parser_fuzzer: invariant broken: %s\n", what);
     std::abort();
-}
-
-// What the parser concluded, copied out of it.
-struct Snapshot {
-    State state = State::incomplete;
-    int status = 0;
-    std::string reason;
-    std::size_t consumed = 0;
-    bool headers_complete = false;
-    std::string method;
-    std::string target;
-    int version_minor = 0;
-    std::vector<std::pair<std::string, std::string>> headers;
-    std::string host;
-    bool keep_alive = false;
-    bool expect_continue = false;
-    BodyFraming framing = BodyFraming::none;
-    std::uint64_t content_length = 0;
-    std::string body;
-
-    bool operator==(const Snapshot&) const = default;
-};
-
-Snapshot snapshot(const RequestParser& parser, State state) {
-    Snapshot s;
-    s.state = state;
-    s.headers_complete = parser.headers_complete();
-    if (state == State::error) {
-        s.status = parser.error_status();
-        s.reason = parser.error_reason();
-    }
-    if (state != State::complete) return s;
-    const Request& r = parser.request();
-    s.consumed = parser.consumed();
-    s.method = r.method;
-    s.target = r.target;
-    s.version_minor = r.version_minor;
-    for (const Header& field : r.headers) s.headers.emplace_back(field.name, field.value);
-    s.host = r.host;
-    s.keep_alive = r.keep_alive;
-    s.expect_continue = r.expect_continue;
-    s.framing = r.framing;
-    s.content_length = r.content_length;
-    s.body = r.body;
-    return s;
 }
 
 bool inside(std::string_view part, std::string_view whole) {
@@ -172,7 +128,7 @@ void check_answer(const RequestParser& parser, State state, std::string_view inp
 Snapshot parse_whole(RequestParser& parser, std::string_view input, const ParserLimits& limits) {
     const State state = parser.parse(input);
     check_answer(parser, state, input, limits);
-    return snapshot(parser, state);
+    return outcome_of(parser, state);
 }
 
 // One byte at a time into a growing std::string: the buffer moves as it grows.
@@ -187,7 +143,7 @@ Snapshot parse_bytewise(std::string_view input, const ParserLimits& limits, std:
     }
     fed = received.size();
     check_answer(parser, state, received, limits);
-    return snapshot(parser, state);
+    return outcome_of(parser, state);
 }
 
 // Pieces of 1 to 7 bytes from the same buffer.
@@ -201,7 +157,7 @@ Snapshot parse_in_pieces(std::string_view input, const ParserLimits& limits) {
         state = parser.parse(input.substr(0, size));
     }
     check_answer(parser, state, input.substr(0, size), limits);
-    return snapshot(parser, state);
+    return outcome_of(parser, state);
 }
 
 void check_all_ways(std::string_view input, const ParserLimits& limits) {

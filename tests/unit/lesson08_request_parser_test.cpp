@@ -20,6 +20,7 @@
 
 #include "http_min/request_line.hpp"
 #include "http_min/request_parser.hpp"
+#include "parse_outcome.hpp"
 
 // This program counts heap allocations, to show that parsing makes none: it replaces the
 // global operator new (the array and nothrow forms call this one).
@@ -85,26 +86,8 @@ ParserLimits small_limits() {
     return limits;
 }
 
-// Everything parse() concluded, copied out of the parser (whose views die with the input).
-struct Outcome {
-    State state = State::incomplete;
-    int status = 0;
-    std::string reason;
-    std::size_t consumed = 0;
-    bool headers_complete = false;
-    std::string method;
-    std::string target;
-    int version_minor = 0;
-    std::vector<std::pair<std::string, std::string>> headers;
-    std::string host;
-    bool keep_alive = false;
-    bool expect_continue = false;
-    BodyFraming framing = BodyFraming::none;
-    std::uint64_t content_length = 0;
-    std::string body;
-
-    bool operator==(const Outcome&) const = default;
-};
+using Outcome = http_min::testing::ParseOutcome;
+using http_min::testing::outcome_of;
 
 [[maybe_unused]] void PrintTo(const Outcome& o, std::ostream* out) {
     http_min::PrintTo(o.state, out);
@@ -115,31 +98,6 @@ struct Outcome {
          << o.headers.size() << " headers, host [" << o.host << "], keep_alive " << o.keep_alive
          << ", expect_continue " << o.expect_continue << ", framing " << static_cast<int>(o.framing)
          << ", content_length " << o.content_length << ", body [" << o.body << "]";
-}
-
-Outcome outcome_of(const RequestParser& parser, State state) {
-    Outcome o;
-    o.state = state;
-    o.headers_complete = parser.headers_complete();
-    if (state == State::error) {
-        o.status = parser.error_status();
-        o.reason = parser.error_reason();
-        return o;
-    }
-    if (state != State::complete) return o;
-    const Request& r = parser.request();
-    o.consumed = parser.consumed();
-    o.method = r.method;
-    o.target = r.target;
-    o.version_minor = r.version_minor;
-    for (const auto& field : r.headers) o.headers.emplace_back(field.name, field.value);
-    o.host = r.host;
-    o.keep_alive = r.keep_alive;
-    o.expect_continue = r.expect_continue;
-    o.framing = r.framing;
-    o.content_length = r.content_length;
-    o.body = r.body;
-    return o;
 }
 
 Outcome parse_whole(std::string_view input, const ParserLimits& limits = {}) {
