@@ -118,7 +118,9 @@ def test_frame_server_survives_a_client_that_leaves_without_reading(start_server
     server = start_server("frame_server", transport)
     quitter = server.connect()
     # Many frames, each answered, and nobody reads the answers: the server's send() fails
-    # with EPIPE or ECONNRESET once the client has gone.
+    # with EPIPE or ECONNRESET once the client has gone. (On a busy machine the server may
+    # meet the end in recv() instead: a reset, or the stream ending inside a frame whose
+    # rest was never sent. It must survive each.)
     # Sent without blocking: once both directions' buffers are full, the server waits in
     # send() for a reader that never comes, and the rest of our data stays unsent.
     quitter.setblocking(False)
@@ -127,8 +129,9 @@ def test_frame_server_survives_a_client_that_leaves_without_reading(start_server
     except BlockingIOError:
         pass
     quitter.close()
-    server.wait_for_output(r"lost: send\(")
 
+    # frame_server serves one client at a time: this one is answered only once the server
+    # has finished with the one that left.
     with server.connect() as client:
         send_frame(client, b"still here")
         client.shutdown(socket.SHUT_WR)
