@@ -46,8 +46,15 @@ StopSignals::StopSignals() {
 }
 
 StopSignals::~StopSignals() {
-    ::sigaction(SIGINT, &previous_int, nullptr);
-    ::sigaction(SIGTERM, &previous_term, nullptr);
+    if (stop_requested != 0) {
+        // The process was told to stop and is on its way out: a second SIGTERM or Ctrl-C
+        // must not turn that clean exit into a death by signal. Ignore them from now on.
+        ::signal(SIGINT, SIG_IGN);
+        ::signal(SIGTERM, SIG_IGN);
+    } else {
+        ::sigaction(SIGINT, &previous_int, nullptr);
+        ::sigaction(SIGTERM, &previous_term, nullptr);
+    }
     ::close(stop_pipe[0]);
     ::close(stop_pipe[1]);
     stop_pipe[0] = stop_pipe[1] = -1;

@@ -639,8 +639,7 @@ def test_sigterm_and_sigint_stop_cleanly_and_remove_the_socket_file(start_server
         assert response.body == b"finish me, please"
         assert response.header("Connection") == "close"
         assert in_flight.closed_by_server()
-    # Waited for, not signalled again: one signal is the claim (and a second one, once the
-    # server has put its handlers back, would rightly kill it).
+    # Waited for, not signalled again: one signal is the claim.
     wait_until(lambda: has_exited(server.process.pid), "the server exiting", STOP_TIMEOUT)
     assert server.stop() == 0, server.describe()
     assert not os.path.lexists(server.path), f"{server.path} was left behind"

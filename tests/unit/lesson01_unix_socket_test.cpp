@@ -839,6 +839,22 @@ TEST(StopSignals, OnlyOneInstancePerProcessAndOldHandlersReturn) {
     EXPECT_NO_THROW(raw_sockets::StopSignals{});
 }
 
+TEST(StopSignals, AfterAStopFurtherStopSignalsAreIgnoredWhileTheProcessExits) {
+    struct sigaction before {};
+    ::sigaction(SIGTERM, nullptr, &before);
+    {
+        const raw_sockets::StopSignals stop;
+        ASSERT_EQ(::raise(SIGTERM), 0);
+    }
+    struct sigaction after {};
+    ::sigaction(SIGTERM, nullptr, &after);
+    EXPECT_EQ(after.sa_handler, SIG_IGN);
+    ::sigaction(SIGINT, nullptr, &after);
+    EXPECT_EQ(after.sa_handler, SIG_IGN);
+    ::sigaction(SIGTERM, &before, nullptr);  // for the tests that follow
+    ::signal(SIGINT, SIG_DFL);
+}
+
 // ---- run_program ---------------------------------------------------------------------------
 
 // Points std::cerr at a string for as long as it lives.

@@ -15,7 +15,9 @@ namespace raw_sockets {
 /// The handler only writes a byte to a pipe (the self-pipe trick: write() is
 /// async-signal-safe, almost nothing else is), so the server's main loop sees the request
 /// between clients, finishes the client in hand, and runs its destructors, which remove
-/// its socket file. One instance per process; the old handlers return on destruction.
+/// its socket file. One instance per process. On destruction the old handlers return, unless
+/// a stop was requested: then SIGINT and SIGTERM stay ignored while the process exits, so a
+/// second signal cannot turn a clean exit into a death by signal.
 class StopSignals {
   public:
     StopSignals();
