@@ -11,6 +11,7 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,11 +35,51 @@ using raw_sockets::SocketError;
 // it slows itself down instead of growing our memory.
 constexpr std::size_t max_pending_output = 1024 * 1024;
 constexpr std::size_t read_chunk = 64 * 1024;
+// A read is only started with at least this much free space (else the buffer is compacted
+// or grown first): smaller reads would cost more system calls for the same bytes.
+constexpr std::size_t min_read_space = 16 * 1024;
+
+// Received bytes not yet answered: bytes_[start_, end_). A read goes straight into the free
+// space after end_, and an answered request only moves start_: nothing is zero-filled or
+// moved per request (std::string::resize before each read would zero 64 KiB every time,
+// and erase() would move the pipelined rest).
+class InputBuffer {
+  public:
+    InputBuffer() : bytes_(read_chunk, '\0') {}
+
+    /// The bytes not yet consumed, starting with the first byte of the current request.
+    std::string_view pending() const { return {bytes_.data() + start_, end_ - start_}; }
+    bool empty() const { return start_ == end_; }
+
+    /// Free space to read into, at least min_read_space bytes; then commit() what arrived.
+    std::span<std::byte> space() {
+        if (bytes_.size() - end_ < min_read_space) {
+            // Rarely (a request split across reads near the end): move the pending bytes
+            // to the front, and grow only if that does not free enough.
+            std::memmove(bytes_.data(), bytes_.data() + start_, end_ - start_);
+            end_ -= start_;
+            start_ = 0;
+            if (bytes_.size() - end_ < min_read_space) bytes_.resize(end_ + read_chunk);
+        }
+        return std::as_writable_bytes(std::span(bytes_)).subspan(end_);
+    }
+    void commit(std::size_t received) { end_ += received; }
+    /// Forgets the first `count` pending bytes (an answered request).
+    void consume(std::size_t count) {
+        start_ += count;
+        if (start_ == end_) start_ = end_ = 0;  // the common case: all answered, start over
+    }
+
+  private:
+    std::string bytes_;  // its size is the capacity in use; only [start_, end_) is meaningful
+    std::size_t start_ = 0;
+    std::size_t end_ = 0;
+};
 
 struct Connection {
     Socket socket;
     Peer peer;
-    std::string in;   // received, not yet parsed into a finished request
+    InputBuffer in;   // received, not yet parsed into a finished request
     std::string out;  // responses not yet sent
     RequestParser parser;
     bool continue_sent = false;  // "100 Continue" answered for the current request
@@ -47,11 +88,11 @@ struct Connection {
     raw_sockets::Fd file;        // a static file body to send after `out` (sendfile)
     off_t file_offset = 0;
     std::uint64_t file_left = 0;
-    std::uint32_t watched = EPOLLIN | EPOLLRDHUP;  // the events epoll is watching for
-    Clock::time_point request_started{};           // first byte of the current request; {} if none
+    std::uint32_t watched = EPOLLIN | EPOLLRDHUP | EPOLLET;  // what epoll is watching for
+    bool unread = false;  // reading stopped with bytes maybe left that no new edge will announce
+    Clock::time_point request_started{};  // first byte of the current request; {} if none
 
     Connection(Socket s, Peer p) : socket(std::move(s)), peer(std::move(p)) {
-        in.reserve(16 * 1024);
         out.reserve(16 * 1024);
     }
     bool idle() const { return in.empty() && out.empty() && !file; }
@@ -110,7 +151,12 @@ class Worker {
             now_ = Clock::now();
             for (const epoll_event& event : std::span(ready).first(count)) dispatch(event);
             if (log_ != nullptr) std::fflush(log_);
-            enforce_timeouts();
+            // The sweep visits every connection: under load, once per batch would cost more
+            // than the requests themselves. A tenth of a second is precise enough.
+            if (now_ >= next_sweep_) {
+                enforce_timeouts();
+                next_sweep_ = now_ + std::chrono::milliseconds(100);
+            }
         }
     }
 
@@ -142,7 +188,9 @@ class Worker {
         const auto found = connections_.find(fd);
         if (found == connections_.end()) return;  // closed earlier in this batch
         Connection& connection = *found->second;
-        if (event.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) read_from(connection);
+        if (event.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+            read_from(connection, (event.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+        }
         if (connection.sending()) flush(connection);
         settle(found);
     }
@@ -160,7 +208,7 @@ class Worker {
                 }
                 auto connection = std::make_unique<Connection>(std::move(*client), std::move(peer));
                 connections_.emplace(fd, std::move(connection));
-                watch(fd, EPOLLIN | EPOLLRDHUP);
+                watch(fd, EPOLLIN | EPOLLRDHUP | EPOLLET);
             }
         } catch (const SocketError& error) {
             if (!raw_sockets::out_of_descriptors(error)) throw;
@@ -187,27 +235,36 @@ class Worker {
         accepting_paused_ = false;
     }
 
-    void read_from(Connection& connection) {
+    // Connections are watched edge-triggered (EPOLLET): epoll reports a socket once each time
+    // bytes arrive, not again and again while bytes wait (level-triggered epoll re-checks
+    // every reported socket at the next epoll_wait, which costs as much again). So read until
+    // the socket is empty: EAGAIN, or a short read (it took everything queued; bytes that
+    // come later are a new edge). After a hangup, read on to the end of the stream, which no
+    // later event would announce.
+    void read_from(Connection& connection, bool hangup) {
+        connection.unread = false;
         try {
-            while (!connection.closing && !connection.peer_done &&
-                   connection.out.size() < max_pending_output) {
-                const std::size_t old_size = connection.in.size();
-                connection.in.resize(old_size + read_chunk);
-                const auto received = connection.socket.try_recv(
-                    std::as_writable_bytes(std::span(connection.in)).subspan(old_size));
-                connection.in.resize(old_size + received.value_or(0));
+            while (!connection.closing && !connection.peer_done) {
+                if (connection.out.size() >= max_pending_output) {
+                    connection.unread = true;  // settle() asks epoll to report it again
+                    break;
+                }
+                const bool was_empty = connection.in.empty();
+                const std::span<std::byte> space = connection.in.space();
+                const auto received = connection.socket.try_recv(space);
                 if (!received) break;  // EAGAIN
                 if (*received == 0) {
                     connection.peer_done = true;
                     break;
                 }
-                if (old_size == 0 && connection.request_started == Clock::time_point{}) {
+                connection.in.commit(*received);
+                if (was_empty && connection.request_started == Clock::time_point{}) {
                     connection.request_started = now_;
                 }
                 process(connection);
                 // A short read emptied the socket's queue: asking again would only cost a
-                // system call that ends in EAGAIN. Level-triggered epoll reports new bytes.
-                if (*received < read_chunk) break;
+                // system call that ends in EAGAIN.
+                if (*received < space.size() && !hangup) break;
             }
         } catch (const SocketError&) {
             // A reset or a vanished client ends this connection only.
@@ -220,7 +277,7 @@ class Worker {
     void process(Connection& connection) {
         // A file still being sent must go before the next pipelined response.
         while (!connection.closing && !connection.in.empty() && !connection.file) {
-            const RequestParser::State state = connection.parser.parse(connection.in);
+            const RequestParser::State state = connection.parser.parse(connection.in.pending());
             ResponseWriter response(connection.out);
             if (state == RequestParser::State::incomplete) {
                 const Request& partial = connection.parser.request();
@@ -252,7 +309,7 @@ class Worker {
                 connection.file_offset = 0;
                 connection.file_left = routed.file_size;
             }
-            connection.in.erase(0, connection.parser.consumed());
+            connection.in.consume(connection.parser.consumed());
             connection.parser.reset();
             connection.continue_sent = false;
             connection.request_started = connection.in.empty() ? Clock::time_point{} : now_;
@@ -313,15 +370,17 @@ class Worker {
             close(found);
             return;
         }
-        std::uint32_t events = 0;
+        std::uint32_t events = EPOLLET;
         if (!connection.closing && !connection.peer_done &&
             connection.out.size() < max_pending_output) {
             events |= EPOLLIN | EPOLLRDHUP;
         }
         if (connection.sending()) events |= EPOLLOUT;
         // Only when the interest changes: in the common request-response cycle it does not,
-        // and an epoll_ctl per request would cost as much as the read.
-        if (events != connection.watched) {
+        // and an epoll_ctl per request would cost as much as the read. Edge-triggered epoll
+        // reports changes only, so work left undone (bytes not read, output not sent) needs
+        // it too: EPOLL_CTL_MOD makes epoll report the socket's present state once more.
+        if (events != connection.watched || connection.unread || connection.sending()) {
             rewatch(found->first, events);
             connection.watched = events;
         }
@@ -390,6 +449,7 @@ class Worker {
     raw_sockets::Fd epoll_;
     std::unordered_map<int, std::unique_ptr<Connection>> connections_;
     Clock::time_point now_ = Clock::now();
+    Clock::time_point next_sweep_{};  // when enforce_timeouts() is due
     bool stopping_ = false;
     bool accepting_paused_ = false;
 };

@@ -28,6 +28,7 @@ import socket
 import stat
 import struct
 import subprocess
+import threading
 import time
 from contextlib import ExitStack
 from typing import Optional
@@ -39,7 +40,8 @@ from conftest import (IO_TIMEOUT, READY_TIMEOUT, RUN_TIMEOUT, STOP_TIMEOUT, Serv
                       program_path)
 from http_support import (GREETING, SHORT_TIMEOUT, TRANSPORTS, MiB, as_descriptor_3, connect,
                           digest, exchange, get, has_exited, http_client, http_request,
-                          listening_socket, one_line_error, random_bytes, start_http_min,
+                          listening_socket, one_line_error, proc_stat, random_bytes,
+                          start_http_min,
                           start_inheriting, start_on_both, stop_and_keep_the_file, unsent,
                           usage_error, wait_until)
 
@@ -322,6 +324,45 @@ def test_pipelined_requests_are_answered_in_order(start_server):
         assert connection.nothing_arrives_within(0.0)
     assert [(answer.status, answer.body) for answer in answers] == [
         (200, b"ok"), (200, GREETING), (200, b"third"), (200, b""), (404, b"not found\n")]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_client_that_pipelines_faster_than_it_reads_gets_every_answer_in_order(start_server,
+                                                                                 transport):
+    # 100 000 requests sent at once, answers read only once the server has paused: it stops
+    # reading while a megabyte of answers waits (the client slows itself down), and starts
+    # again as they drain. Every request is answered, in order.
+    server = start_http_min(start_server, transport, "--no-access-log")
+    count = 100_000
+    targets = [f"/echo-{i}" if i % 1000 == 0 else "/healthz" for i in range(count)]
+    with connect(server) as connection:
+        sender = threading.Thread(target=connection.send, daemon=True, args=(
+            b"".join(http_request("GET", target) for target in targets),))
+        sender.start()
+        # Paused: the server asleep although bytes it has not read wait for it, and our
+        # sender asleep in send() (or, over TCP, whose buffers are larger, done). Over TCP
+        # "not read" cannot be told from "in flight", so there the pause is not checked.
+        wait_until(lambda: (transport == "tcp" or unsent(connection) > 0
+                            and proc_stat(server.process.pid)["state"] == "S")
+                   and thread_state(sender) in ("S", None),
+                   "the server pausing its reading")
+        for target in targets:
+            answer = connection.read_response()
+            expected = (404, b"not found\n") if target != "/healthz" else (200, b"ok")
+            assert (answer.status, answer.body) == expected, f"for {target}"
+        sender.join(timeout=SHORT_TIMEOUT)
+        assert not sender.is_alive()
+        assert connection.nothing_arrives_within(0.0)
+
+
+def thread_state(thread: threading.Thread) -> Optional[str]:
+    """R (running), S (asleep, as in a blocking send()) and so on, from /proc; None once the
+    thread has ended."""
+    try:
+        with open(f"/proc/self/task/{thread.native_id}/stat") as stat_file:
+            return stat_file.read().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return None
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
