@@ -1,0 +1,540 @@
+"""Chapter 12, across machines: network namespaces stand in for containers and hosts.
+
+A network namespace has its own interfaces, its own 127.0.0.1, its own TCP and UDP ports,
+and its own abstract Unix socket names; the filesystem stays shared. So:
+
+- a pathname Unix socket is reached from another network namespace through its file, as a
+  container reaches a socket in a mounted volume;
+- an abstract name, 127.0.0.1 and the ports on it belong to one namespace only;
+- between "hosts" (namespaces joined by a veth pair, a virtual Ethernet cable) only TCP
+  crosses, and nginx on a front host balances over http_min on two others
+  (nginx/examples/two-hosts.conf, as shipped).
+
+The tests create their namespaces (`ip netns add`), cables (`ip link add ... type veth`) and
+addresses (198.18.0.0/15, reserved for benchmark networks by RFC 2544) themselves, run the
+course's programs inside them with `ip netns exec`, and remove all of it at teardown, even
+after a failure. That needs root: without it every test is skipped, saying so.
+
+Each test demonstrates one claim of lessons/12-across-machines/README.md."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional, Sequence
+
+import pytest
+
+from conftest import (READY_TIMEOUT, RUN_TIMEOUT, Server, _ServerStarter, _poll_until,
+                      _shorten, connect_to, program_path, socket_address, status_text)
+from http_support import GREETING, http_client
+from nginx_support import (EXAMPLES, Nginx, NginxPrefix, check_config, for_test, nginx_binary,
+                           read, without_comments)
+
+SKIP_WITHOUT_ROOT = "needs root to create network namespaces: sudo ctest -L lesson12"
+PORT = 8000  # every namespace a test makes is new and empty: any port is free in it
+NGINX_PORT = 8080  # where nginx listens in the front namespace (`listen 80` moved)
+
+# Addresses from 198.18.0.0/15, one /24 per cable. Two hosts: A and B on one cable. nginx's
+# front host: cabled to HOST_1 and to HOST_2, which nginx/examples/two-hosts.conf names.
+HOST_A, HOST_B = "198.18.0.1", "198.18.0.2"
+HOST_1, FRONT_TO_1 = "198.18.0.1", "198.18.0.2"
+HOST_2, FRONT_TO_2 = "198.18.1.1", "198.18.1.2"
+
+HERE = ""  # as a namespace argument: this test's own network namespace
+
+# Names made unique by our pid and a counter: namespace names are global to the machine,
+# and tests run in parallel.
+_numbers = itertools.count(1)
+
+
+# --------------------------------------------------------------------------------------
+# Programs that run inside a namespace (with `ip netns exec`)
+
+# Connects to an address again and again until it accepts or the deadline passes: readiness
+# seen from inside a namespace. argv: family, the sockaddr as JSON, timeout in seconds.
+CONNECT_PROBE = """
+import json, socket, sys, time
+family, target, timeout = int(sys.argv[1]), json.loads(sys.argv[2]), float(sys.argv[3])
+target = target if family == socket.AF_UNIX else tuple(target)
+deadline = time.monotonic() + timeout
+while True:
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1.0)
+            probe.connect(target)
+        sys.exit(0)
+    except OSError as error:
+        if time.monotonic() >= deadline:
+            sys.exit(f"no connection to {sys.argv[2]} within {timeout} s: {error}")
+    time.sleep(0.02)
+"""
+
+# GETs a URL `count` times, each on a new connection, and prints [[status, body], ...].
+HTTP_GETS = """
+import json, sys, httpx
+url, count = sys.argv[1], int(sys.argv[2])
+answers = []
+for _ in range(count):
+    with httpx.Client(timeout=10.0, trust_env=False) as client:
+        response = client.get(url)
+    answers.append([response.status_code, response.text])
+print(json.dumps(answers))
+"""
+
+
+def ip_binary() -> Optional[str]:
+    """The path of iproute2's `ip` (in /usr/sbin, which an ordinary PATH may leave out)."""
+    return shutil.which("ip") or next(
+        (path for path in ("/usr/sbin/ip", "/sbin/ip") if os.access(path, os.X_OK)), None)
+
+
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`ip ARGS...`; fails the test with ip's words if it fails and `check` is set."""
+    command = [ip_binary() or "ip", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                            stdin=subprocess.DEVNULL)
+    if check and result.returncode != 0:
+        pytest.fail(f"{' '.join(command)} failed ({status_text(result.returncode)}):\n"
+                    f"{result.stderr}{result.stdout}", pytrace=False)
+    return result
+
+
+def namespaces_listed() -> set[str]:
+    """The names `ip netns list` shows ("NAME" or "NAME (id: N)" on each line)."""
+    return {line.split()[0] for line in ip("netns", "list").stdout.splitlines() if line.strip()}
+
+
+# --------------------------------------------------------------------------------------
+# The machines of one test: namespaces, cables between them, processes inside them
+
+
+class NginxInNamespace(Nginx):
+    """nginx_support.Nginx started with `ip netns exec NAMESPACE`. ip execs nginx in its own
+    process (no fork), so the pid is the master's and Nginx.stop() works unchanged."""
+
+    def __init__(self, namespace: str, prefix: NginxPrefix, text: str, port: int) -> None:
+        self.namespace = namespace
+        self.prefix = prefix
+        self.text = text
+        self.unix_listeners = []
+        self.port = port
+        self.address = f"127.0.0.1:{port}"
+        self.command = [ip_binary(), "netns", "exec", namespace, nginx_binary(),
+                        "-p", prefix.directory + "/", "-c", prefix.conf, "-g", "daemon off;"]
+        self._output = tempfile.TemporaryFile(prefix="course-nginx-", dir="/tmp")
+        self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL,
+                                        stdout=self._output, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        self._final_output = ""
+        self.stopped = False
+
+
+class Machines:
+    """Network namespaces made for one test (the `machines` fixture), and the processes the
+    test runs in them. teardown() stops the processes, then deletes the namespaces, which
+    takes their interfaces with them."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.namespaces: list[str] = []
+        # conftest's own bookkeeping: at teardown every server gets SIGTERM and must exit 0
+        # and leave no socket file.
+        self.servers = _ServerStarter(directory)
+        self.proxies: list[Nginx] = []
+
+    # Building the network ---------------------------------------------------------------
+
+    def namespace(self, role: str, loopback: bool = True) -> str:
+        """A new network namespace; its `lo` is brought up unless `loopback` is False (a new
+        namespace has only `lo`, and down)."""
+        name = f"c12-{os.getpid()}-{next(_numbers)}-{role}"
+        result = ip("netns", "add", name, check=False)
+        if result.returncode != 0:
+            if not self.namespaces:  # the very first one: this machine does not allow it
+                pytest.skip(f"cannot create a network namespace here: {result.stderr.strip()}")
+            pytest.fail(f"ip netns add {name} failed: {result.stderr}", pytrace=False)
+        self.namespaces.append(name)
+        if loopback:
+            ip("-n", name, "link", "set", "lo", "up")
+        return name
+
+    def cable(self, a: str, address_a: str, b: str, address_b: str) -> tuple[str, str]:
+        """A veth pair, one end in namespace `a` with `address_a` (CIDR), the other in `b`
+        with `address_b`, both up. The ends are created directly inside the namespaces, so
+        they never exist outside them and go when the namespaces go."""
+        number = next(_numbers)
+        end_a, end_b = f"v{os.getpid()}-{number}a", f"v{os.getpid()}-{number}b"  # <= 15 chars
+        ip("link", "add", end_a, "netns", a, "type", "veth", "peer", "name", end_b, "netns", b)
+        for namespace, end, address in ((a, end_a, address_a), (b, end_b, address_b)):
+            ip("-n", namespace, "addr", "add", address, "dev", end)
+            ip("-n", namespace, "link", "set", end, "up")
+        return end_a, end_b
+
+    # Running programs inside -------------------------------------------------------------
+
+    @staticmethod
+    def inside(namespace: str, *command: str) -> list[str]:
+        return [ip_binary(), "netns", "exec", namespace, *command]
+
+    def run(self, namespace: str, program: str, *args: str,
+            timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess:
+        """A one-shot program (a course program's name, or an absolute path) run inside
+        `namespace`, its output captured; fails the test if it does not finish in time."""
+        path = program if os.path.isabs(program) else program_path(program)
+        command = self.inside(namespace, path, *args)
+        try:
+            return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                                  cwd=self.directory, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as expired:
+            said = f"{expired.stdout or ''}{expired.stderr or ''}"
+        pytest.fail(f"{' '.join(command)} did not finish within {timeout} s.\n{said}",
+                    pytrace=False)
+
+    def start(self, namespace: str, program: str, address: str, args: Sequence[str] = (),
+              probe_from: Optional[str] = None) -> Server:
+        """`program ARGS...` (the address last if `args` is empty) running inside
+        `namespace`, once a connection to `address` from inside `probe_from` (default: the
+        same namespace; HERE: this test's) succeeds."""
+        command = self.inside(namespace, program_path(program), *(args or [address]))
+        transport = "unix" if address.startswith("unix:") else "tcp"
+        server = Server(program, transport, address, command, self.directory, None)
+        self.servers.servers.append(server)  # from here on, teardown stops it
+        self.wait_until_accepting(namespace if probe_from is None else probe_from, address,
+                                  server.describe, server._has_ended)
+        return server
+
+    def start_nginx(self, namespace: str, text: str, what: str) -> Nginx:
+        """nginx running the shipped configuration `text` inside `namespace`, with its paths
+        moved into the test's directory (nginx_support.for_test) and `listen 80` moved to
+        127.0.0.1:NGINX_PORT; once it has written its pid file and accepts a connection
+        made inside the namespace."""
+        prefix = NginxPrefix(os.path.join(self.directory, f"nginx-{len(self.proxies) + 1}"))
+        config = for_test(text, prefix, port=NGINX_PORT, sockets=self.directory)
+        check_config(prefix, config, what)
+        proxy = NginxInNamespace(namespace, prefix, config, NGINX_PORT)
+        self.proxies.append(proxy)
+
+        def pid_file_written() -> bool:
+            try:
+                return read(Path(prefix.pid_file)).strip() == str(proxy.process.pid)
+            except FileNotFoundError:
+                return False
+
+        if not _poll_until(lambda: pid_file_written() or proxy._has_ended(), READY_TIMEOUT):
+            pytest.fail(f"nginx wrote no pid file within {READY_TIMEOUT} s.\n"
+                        f"{proxy.describe()}", pytrace=False)
+        self.wait_until_accepting(namespace, proxy.address, proxy.describe, proxy._has_ended)
+        return proxy
+
+    def wait_until_accepting(self, namespace: str, address: str, describe, has_ended) -> None:
+        """Returns once a connection to `address` made inside `namespace` succeeds (a
+        CONNECT_PROBE run there, polling against READY_TIMEOUT; HERE: this test connects);
+        fails the test with what `describe()` says if `has_ended()` first, or if the
+        deadline passes."""
+        if namespace == HERE:
+            errors: list[OSError] = []
+
+            def accepts() -> bool:
+                if has_ended():
+                    return True
+                try:
+                    connect_to(address, timeout=1.0).close()
+                    return True
+                except OSError as error:
+                    errors[:] = [error]
+                    return False
+
+            if not _poll_until(accepts, READY_TIMEOUT) or has_ended():
+                why = "it ended first" if has_ended() else errors[-1] if errors else "-"
+                pytest.fail(f"no connection to {address} from this test's namespace: {why}\n"
+                            f"{describe()}", pytrace=False)
+            return
+        family, sockaddr = socket_address(address)
+        target = sockaddr.decode() if isinstance(sockaddr, bytes) else sockaddr
+        command = self.inside(namespace, sys.executable, "-c", CONNECT_PROBE, str(int(family)),
+                              json.dumps(target), str(READY_TIMEOUT))
+        probe = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+        try:
+            _poll_until(lambda: probe.poll() is not None or has_ended(), READY_TIMEOUT + 5)
+        finally:
+            if probe.poll() is None:
+                probe.kill()
+            said = probe.communicate()[0]
+        if probe.returncode != 0:
+            why = "it ended first" if has_ended() else said.strip()
+            pytest.fail(f"no connection to {address} from inside {namespace}: {why}\n"
+                        f"{describe()}", pytrace=False)
+
+    def get(self, namespace: str, url: str, count: int = 1) -> list[tuple[int, str]]:
+        """GETs `url` `count` times from inside `namespace` (httpx, a new connection each
+        time); returns [(status, body), ...]."""
+        result = self.run(namespace, sys.executable, "-c", HTTP_GETS, url, str(count))
+        assert result.returncode == 0, (f"GET {url} from inside {namespace} failed:\n"
+                                        f"{_shorten(result.stderr)}")
+        return [(status, body) for status, body in json.loads(result.stdout)]
+
+    def whoami(self, namespace: str, url: str, count: int = 1) -> list[dict]:
+        answers = self.get(namespace, url + "/whoami", count)
+        assert all(status == 200 for status, _ in answers), (
+            f"not every GET {url}/whoami from inside {namespace} got 200: {answers}")
+        return [json.loads(body) for _, body in answers]
+
+    # Cleaning up -------------------------------------------------------------------------
+
+    def teardown(self) -> list[str]:
+        """Stops every process, then deletes every namespace; returns what went wrong.
+        Nothing it made may outlive the test: a namespace lives on, unnamed, as long as a
+        process is still inside it."""
+        problems: list[str] = []
+        try:
+            problems += self.servers.teardown()
+            for proxy in self.proxies:
+                problems += proxy.stop()
+        finally:
+            for name in reversed(self.namespaces):
+                problems += self._delete(name)
+        left = namespaces_listed() & set(self.namespaces)
+        if left:
+            problems.append(f"ip netns list still shows {sorted(left)} after ip netns del")
+        return problems
+
+    @staticmethod
+    def _delete(name: str) -> list[str]:
+        problems = []
+        pids = [int(pid) for pid in ip("netns", "pids", name, check=False).stdout.split()]
+        if pids:
+            # Only this test ran anything in its namespace: these are ours, left behind.
+            problems.append(f"processes {pids} were still running in {name}; killed them")
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        result = ip("netns", "del", name, check=False)
+        if result.returncode != 0:
+            problems.append(f"ip netns del {name} failed: {result.stderr}")
+        return problems
+
+
+@pytest.fixture
+def machines(short_dir):
+    """Machines: `machines.namespace(role)`, `machines.cable(a, "198.18.0.1/24", b, ...)`,
+    `machines.start(namespace, program, address, args)`, `machines.run(namespace, program,
+    *args)`, ... Everything is stopped and deleted at teardown."""
+    if os.geteuid() != 0:
+        pytest.skip(SKIP_WITHOUT_ROOT)
+    if ip_binary() is None:
+        pytest.skip("needs ip (iproute2) to create network namespaces: "
+                    "sudo apt-get install iproute2")
+    lab = Machines(short_dir)
+    yield lab
+    problems = lab.teardown()
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+def refusal(result: subprocess.CompletedProcess) -> str:
+    """echo_client failed: exit status 1, nothing on stdout and one line on stderr; the line."""
+    lines = result.stderr.splitlines()
+    assert (result.returncode, result.stdout, len(lines)) == (1, "", 1), (
+        f"expected exit status 1 and one line on stderr, got {result.returncode}:\n"
+        f"--- stdout ---\n{result.stdout}--- stderr ---\n{result.stderr}")
+    return lines[0]
+
+
+def echoed(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, f"echo_client failed:\n{result.stderr}"
+    return result.stdout
+
+
+def unix_sockets_seen(machines: Machines, namespace: Optional[str]) -> str:
+    """/proc/net/unix as a process inside `namespace` (None: this test's own) reads it."""
+    if namespace is None:
+        return read(Path("/proc/net/unix"))
+    result = machines.run(namespace, "/bin/cat", "/proc/net/unix")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+# --------------------------------------------------------------------------------------
+# Unix sockets: the file crosses, the abstract name does not
+
+
+def test_a_pathname_socket_is_reachable_from_another_network_namespace(machines,
+                                                                       start_server):
+    # The server runs here; the client in a namespace of its own, like a container that has
+    # the socket's directory mounted. It finds the socket by its path and is served.
+    server = start_server("echo_server", "unix")
+    container = machines.namespace("container")
+    result = machines.run(container, "echo_client", server.address, "hello", "from", "inside")
+    assert echoed(result) == "hello from inside\n"
+    # Yet /proc/net/unix (what `ss -x` reads) lists only the sockets of the reader's own
+    # network namespace: inside the container the listening socket does not show.
+    assert f" {server.path}\n" in unix_sockets_seen(machines, None)
+    assert server.path not in unix_sockets_seen(machines, container)
+
+
+def test_a_server_inside_a_namespace_serves_this_one_through_its_socket_file(machines,
+                                                                            short_dir):
+    # The other way round: http_min in the "container", its socket in the shared directory,
+    # the client (this test) outside. SO_PEERCRED still names the client: network
+    # namespaces share the process IDs.
+    container = machines.namespace("container")
+    path = os.path.join(short_dir, "http.sock")
+    server = machines.start(container, "http_min", f"unix:{path}",
+                            ["--uds", path, "--no-access-log"], probe_from=HERE)
+    with http_client(server) as client:
+        assert client.get("/").content == GREETING
+        answer = client.get("/whoami").json()
+    assert answer["transport"] == "unix", answer
+    assert answer["peer"]["pid"] == os.getpid(), answer
+    assert path in unix_sockets_seen(machines, container)
+    assert path not in unix_sockets_seen(machines, None)
+
+
+def test_an_abstract_socket_is_not_reachable_from_another_network_namespace(machines,
+                                                                           start_server,
+                                                                           run_program):
+    # An abstract name has no file to share: it lives in the network namespace where it was
+    # bound, and a client anywhere else finds nobody listening under that name.
+    server = start_server("echo_server", "abstract")
+    other = machines.namespace("other")
+    line = refusal(machines.run(other, "echo_client", server.address, "hello"))
+    assert line == f"echo_client: connect({server.address}): ECONNREFUSED (Connection refused)"
+    # From the server's own namespace the same name works.
+    assert echoed(run_program("echo_client", server.address, "hello")) == "hello\n"
+
+
+def test_each_network_namespace_has_its_own_abstract_names(machines, start_server,
+                                                           run_program):
+    server = start_server("echo_server", "abstract")
+    # Here the name is taken: a second server cannot bind it...
+    line = refusal(run_program("echo_server", server.address))
+    assert line == f"echo_server: bind({server.address}): EADDRINUSE (Address already in use)"
+    # ...while in another namespace the same name is free, and serves that namespace.
+    other = machines.namespace("other")
+    machines.start(other, "echo_server", server.address)
+    assert echoed(machines.run(other, "echo_client", server.address, "hello")) == "hello\n"
+    assert echoed(run_program("echo_client", server.address, "hello")) == "hello\n"
+
+
+# --------------------------------------------------------------------------------------
+# The loopback: one per namespace
+
+
+def test_127_0_0_1_in_one_namespace_is_not_127_0_0_1_in_another(machines):
+    a, b = machines.namespace("a"), machines.namespace("b")
+    machines.start(a, "echo_server", f"127.0.0.1:{PORT}")
+    line = refusal(machines.run(b, "echo_client", f"127.0.0.1:{PORT}", "hello"))
+    assert line == f"echo_client: connect(127.0.0.1:{PORT}): ECONNREFUSED (Connection refused)"
+    assert echoed(machines.run(a, "echo_client", f"127.0.0.1:{PORT}", "hello")) == "hello\n"
+    # Its own ports too: the same port is free in b, and b's client gets b's server.
+    machines.start(b, "echo_server", f"127.0.0.1:{PORT}")
+    assert echoed(machines.run(b, "echo_client", f"127.0.0.1:{PORT}", "hello")) == "hello\n"
+
+
+def test_a_new_namespace_has_its_loopback_down(machines):
+    # `ip netns add` gives a namespace with one interface, lo, and lo is down: 127.0.0.1 is
+    # not even routed until `ip link set lo up`.
+    bare = machines.namespace("bare", loopback=False)
+    line = refusal(machines.run(bare, "echo_client", f"127.0.0.1:{PORT}", "hello"))
+    assert line == (f"echo_client: connect(127.0.0.1:{PORT}): "
+                    f"ENETUNREACH (Network is unreachable)")
+    ip("-n", bare, "link", "set", "lo", "up")
+    line = refusal(machines.run(bare, "echo_client", f"127.0.0.1:{PORT}", "hello"))
+    assert line == f"echo_client: connect(127.0.0.1:{PORT}): ECONNREFUSED (Connection refused)"
+
+
+# --------------------------------------------------------------------------------------
+# Two hosts joined by a cable: TCP crosses
+
+
+def two_hosts(machines: Machines) -> tuple[str, str]:
+    """Namespaces host-a (198.18.0.1/24) and host-b (198.18.0.2/24), joined by a veth pair."""
+    host_a, host_b = machines.namespace("host-a"), machines.namespace("host-b")
+    machines.cable(host_a, f"{HOST_A}/24", host_b, f"{HOST_B}/24")
+    return host_a, host_b
+
+
+def test_two_hosts_joined_by_a_veth_pair_speak_http_over_tcp(machines):
+    host_a, host_b = two_hosts(machines)
+    address = f"{HOST_A}:{PORT}"
+    server = machines.start(host_a, "http_min", address, ["--bind", address, "--no-access-log"],
+                            probe_from=host_b)
+    [(status, body)] = machines.get(host_b, f"http://{address}/")
+    assert (status, body.encode()) == (200, GREETING)
+    [answer] = machines.whoami(host_b, f"http://{address}")
+    # http_min sees the other host's address: the request came over the cable.
+    assert answer["transport"] == "tcp", answer
+    assert answer["peer"]["ip"] == HOST_B, answer
+    assert answer["worker_pid"] == server.process.pid, answer
+
+
+def test_a_server_bound_to_127_0_0_1_is_not_reachable_from_the_other_host(machines):
+    # The classic "it works inside the container": a server on host a's loopback answers on
+    # host a only. Host b reaches host a's kernel, which has nothing listening on
+    # 198.18.0.1:PORT and refuses.
+    host_a, host_b = two_hosts(machines)
+    machines.start(host_a, "echo_server", f"127.0.0.1:{PORT}")
+    line = refusal(machines.run(host_b, "echo_client", f"{HOST_A}:{PORT}", "hello"))
+    assert line == f"echo_client: connect({HOST_A}:{PORT}): ECONNREFUSED (Connection refused)"
+    assert echoed(machines.run(host_a, "echo_client", f"127.0.0.1:{PORT}", "hello")) == "hello\n"
+
+
+# --------------------------------------------------------------------------------------
+# nginx on a front host, http_min on two others (nginx/examples/two-hosts.conf)
+
+
+def two_hosts_behind_nginx(machines: Machines) -> tuple[str, dict[str, Server]]:
+    """Namespaces front, host1 and host2, cables front-host1 (198.18.0.0/24) and front-host2
+    (198.18.1.0/24), http_min on each host at the address two-hosts.conf names (trusting
+    X-Forwarded-For from the front's address on its cable), and nginx running two-hosts.conf
+    in front. Returns the front namespace and {host address: its http_min}."""
+    text = read(EXAMPLES / "two-hosts.conf")
+    front = machines.namespace("front")
+    hosts = {}
+    for number, (host, front_side) in enumerate(((HOST_1, FRONT_TO_1), (HOST_2, FRONT_TO_2)), 1):
+        assert f"server {host}:{PORT}" in without_comments(text), (
+            f"two-hosts.conf has no `server {host}:{PORT}`: the test and the file disagree")
+        namespace = machines.namespace(f"host{number}")
+        machines.cable(front, f"{front_side}/24", namespace, f"{host}/24")
+        hosts[host] = machines.start(namespace, "http_min", f"{host}:{PORT}",
+                                     ["--bind", f"{host}:{PORT}", "--forwarded-allow",
+                                      front_side, "--no-access-log"], probe_from=front)
+    machines.start_nginx(front, text, "two-hosts.conf")
+    return front, hosts
+
+
+def test_nginx_in_front_balances_over_http_min_on_two_hosts(machines):
+    front, hosts = two_hosts_behind_nginx(machines)
+    answers = machines.whoami(front, f"http://127.0.0.1:{NGINX_PORT}", count=6)
+    # Both hosts answered, each reached over its own cable (the peer is the front's address
+    # on that cable), and each trusted nginx's word that the client was 127.0.0.1.
+    by_host = {HOST_1: FRONT_TO_1, HOST_2: FRONT_TO_2}
+    answered = {answer["worker_pid"] for answer in answers}
+    assert answered == {server.process.pid for server in hosts.values()}, answers
+    for answer in answers:
+        host = next(host for host, server in hosts.items()
+                    if server.process.pid == answer["worker_pid"])
+        assert answer["transport"] == "tcp", answer
+        assert answer["peer"]["ip"] == by_host[host], answer
+        assert answer["forwarded_for"] == "127.0.0.1", answer
+
+
+def test_when_one_host_is_down_nginx_sends_everything_to_the_other(machines):
+    # proxy-retry.conf at work across hosts: host2's port refuses connections, nginx passes
+    # each request it gave host2 on to host1, and no client sees an error.
+    front, hosts = two_hosts_behind_nginx(machines)
+    assert hosts[HOST_2].stop() == 0, hosts[HOST_2].describe()
+    answers = machines.whoami(front, f"http://127.0.0.1:{NGINX_PORT}", count=4)
+    assert {answer["worker_pid"] for answer in answers} == {hosts[HOST_1].process.pid}, answers
+
