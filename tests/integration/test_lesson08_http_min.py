@@ -361,7 +361,7 @@ def thread_state(thread: threading.Thread) -> Optional[str]:
     try:
         with open(f"/proc/self/task/{thread.native_id}/stat") as stat_file:
             return stat_file.read().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or going as we read
         return None
 
 
