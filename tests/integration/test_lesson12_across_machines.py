@@ -12,7 +12,7 @@ and its own abstract Unix socket names; the filesystem stays shared. So:
 
 The tests create their namespaces (`ip netns add`), cables (`ip link add ... type veth`) and
 addresses (198.18.0.0/15, reserved for benchmark networks by RFC 2544) themselves, run the
-course's programs inside them with `ip netns exec`, and remove all of it at teardown, even
+course's programs inside them with `nsenter --net`, and remove all of it at teardown, even
 after a failure. That needs root: without it every test is skipped, saying so.
 
 Each test demonstrates one claim of lessons/12-across-machines/README.md."""
@@ -107,6 +107,25 @@ def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return result
 
 
+def entering(namespace: str) -> list[str]:
+    """A command prefix that runs a program in `namespace`'s network (and only that):
+    nsenter --net=/run/netns/NAME. Not `ip netns exec` or `ip -n`: they also remount /sys,
+    which fails where / is not a mount point (a chroot: "mount --make-rslave /" failed)."""
+    nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
+    return [nsenter, f"--net=/run/netns/{namespace}"]
+
+
+def ip_in(namespace: str, *args: str) -> subprocess.CompletedProcess:
+    """`ip ARGS...` run inside `namespace`; fails the test if it fails."""
+    command = [*entering(namespace), ip_binary() or "ip", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                            stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(command)} failed ({status_text(result.returncode)}):\n"
+                    f"{result.stderr}{result.stdout}", pytrace=False)
+    return result
+
+
 def namespaces_listed() -> set[str]:
     """The names `ip netns list` shows ("NAME" or "NAME (id: N)" on each line)."""
     return {line.split()[0] for line in ip("netns", "list").stdout.splitlines() if line.strip()}
@@ -117,8 +136,8 @@ def namespaces_listed() -> set[str]:
 
 
 class NginxInNamespace(Nginx):
-    """nginx_support.Nginx started with `ip netns exec NAMESPACE`. ip execs nginx in its own
-    process (no fork), so the pid is the master's and Nginx.stop() works unchanged."""
+    """nginx_support.Nginx started inside NAMESPACE (see entering()). nsenter execs nginx in
+    its own process (no fork), so the pid is the master's and Nginx.stop() works unchanged."""
 
     def __init__(self, namespace: str, prefix: NginxPrefix, text: str, port: int) -> None:
         self.namespace = namespace
@@ -127,7 +146,7 @@ class NginxInNamespace(Nginx):
         self.unix_listeners = []
         self.port = port
         self.address = f"127.0.0.1:{port}"
-        self.command = [ip_binary(), "netns", "exec", namespace, nginx_binary(),
+        self.command = [*entering(namespace), nginx_binary(),
                         "-p", prefix.directory + "/", "-c", prefix.conf, "-g", "daemon off;"]
         self._output = tempfile.TemporaryFile(prefix="course-nginx-", dir="/tmp")
         self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL,
@@ -163,7 +182,7 @@ class Machines:
             pytest.fail(f"ip netns add {name} failed: {result.stderr}", pytrace=False)
         self.namespaces.append(name)
         if loopback:
-            ip("-n", name, "link", "set", "lo", "up")
+            ip_in(name, "link", "set", "lo", "up")
         return name
 
     def cable(self, a: str, address_a: str, b: str, address_b: str) -> tuple[str, str]:
@@ -174,15 +193,15 @@ class Machines:
         end_a, end_b = f"v{os.getpid()}-{number}a", f"v{os.getpid()}-{number}b"  # <= 15 chars
         ip("link", "add", end_a, "netns", a, "type", "veth", "peer", "name", end_b, "netns", b)
         for namespace, end, address in ((a, end_a, address_a), (b, end_b, address_b)):
-            ip("-n", namespace, "addr", "add", address, "dev", end)
-            ip("-n", namespace, "link", "set", end, "up")
+            ip_in(namespace, "addr", "add", address, "dev", end)
+            ip_in(namespace, "link", "set", end, "up")
         return end_a, end_b
 
     # Running programs inside -------------------------------------------------------------
 
     @staticmethod
     def inside(namespace: str, *command: str) -> list[str]:
-        return [ip_binary(), "netns", "exec", namespace, *command]
+        return [*entering(namespace), *command]
 
     def run(self, namespace: str, program: str, *args: str,
             timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess:
@@ -449,7 +468,7 @@ def test_a_new_namespace_has_its_loopback_down(machines):
     line = refusal(machines.run(bare, "echo_client", f"127.0.0.1:{PORT}", "hello"))
     assert line == (f"echo_client: connect(127.0.0.1:{PORT}): "
                     f"ENETUNREACH (Network is unreachable)")
-    ip("-n", bare, "link", "set", "lo", "up")
+    ip_in(bare, "link", "set", "lo", "up")
     line = refusal(machines.run(bare, "echo_client", f"127.0.0.1:{PORT}", "hello"))
     assert line == f"echo_client: connect(127.0.0.1:{PORT}): ECONNREFUSED (Connection refused)"
 
