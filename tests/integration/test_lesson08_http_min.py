@@ -7,8 +7,9 @@ socket, an address and a port over TCP). Clients here are httpx, curl, asyncio a
 sockets: raw, because the malformed and the cleverly formed requests (a bare CR, `..` in a
 path, pipelining, a body held back until 100 Continue) are exactly what polite clients will
 not send. The socket handling of the contract in the course plan (socket file mode and
-group, refusing what is not a stale socket, SIGTERM, systemd's LISTEN_FDS, pre-forked
-workers) is tested here too, since other projects copy it from http_min.
+group, refusing what is not a stale socket, SIGTERM, systemd's LISTEN_FDS) is tested here
+too, since other projects copy it from http_min; the pre-forked workers are chapter 09's
+(test_lesson09_workers.py).
 
 Each test demonstrates one claim of lessons/08-http-over-a-socket/README.md (and the
 http_min contract in the course plan) against the real program."""
