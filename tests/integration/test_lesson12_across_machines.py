@@ -58,23 +58,19 @@ _numbers = itertools.count(1)
 # --------------------------------------------------------------------------------------
 # Programs that run inside a namespace (with `ip netns exec`)
 
-# Connects to an address again and again until it accepts or the deadline passes: readiness
-# seen from inside a namespace. argv: family, the sockaddr as JSON, timeout in seconds.
+# One connection attempt to an address, from inside a namespace: exit status 0 if it was
+# accepted, else the error. argv: family, the sockaddr as JSON. (The test repeats it against
+# a deadline, with conftest's _poll_until.)
 CONNECT_PROBE = """
-import json, socket, sys, time
-family, target, timeout = int(sys.argv[1]), json.loads(sys.argv[2]), float(sys.argv[3])
+import json, socket, sys
+family, target = int(sys.argv[1]), json.loads(sys.argv[2])
 target = target if family == socket.AF_UNIX else tuple(target)
-deadline = time.monotonic() + timeout
-while True:
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.settimeout(1.0)
-            probe.connect(target)
-        sys.exit(0)
-    except OSError as error:
-        if time.monotonic() >= deadline:
-            sys.exit(f"no connection to {sys.argv[2]} within {timeout} s: {error}")
-    time.sleep(0.02)
+try:
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        probe.connect(target)
+except OSError as error:
+    sys.exit(str(error))
 """
 
 # GETs a URL `count` times, each on a new connection, and prints [[status, body], ...].
@@ -254,44 +250,34 @@ class Machines:
         return proxy
 
     def wait_until_accepting(self, namespace: str, address: str, describe, has_ended) -> None:
-        """Returns once a connection to `address` made inside `namespace` succeeds (a
-        CONNECT_PROBE run there, polling against READY_TIMEOUT; HERE: this test connects);
-        fails the test with what `describe()` says if `has_ended()` first, or if the
-        deadline passes."""
-        if namespace == HERE:
-            errors: list[OSError] = []
+        """Returns once a connection to `address` made inside `namespace` succeeds (HERE:
+        this test connects; elsewhere a CONNECT_PROBE runs there), retrying until
+        READY_TIMEOUT; fails the test with what `describe()` says if `has_ended()` first, or
+        if the deadline passes."""
+        family, sockaddr = socket_address(address)
+        target = sockaddr.decode() if isinstance(sockaddr, bytes) else sockaddr
+        errors: list[str] = []
 
-            def accepts() -> bool:
-                if has_ended():
-                    return True
+        def accepts() -> bool:
+            if has_ended():
+                return True
+            if namespace == HERE:
                 try:
                     connect_to(address, timeout=1.0).close()
                     return True
                 except OSError as error:
-                    errors[:] = [error]
+                    errors[:] = [str(error)]
                     return False
+            probe = self.run(namespace, sys.executable, "-c", CONNECT_PROBE, str(int(family)),
+                             json.dumps(target))
+            errors[:] = [probe.stderr.strip() or probe.stdout.strip()]
+            return probe.returncode == 0
 
-            if not _poll_until(accepts, READY_TIMEOUT) or has_ended():
-                why = "it ended first" if has_ended() else errors[-1] if errors else "-"
-                pytest.fail(f"no connection to {address} from this test's namespace: {why}\n"
-                            f"{describe()}", pytrace=False)
-            return
-        family, sockaddr = socket_address(address)
-        target = sockaddr.decode() if isinstance(sockaddr, bytes) else sockaddr
-        command = self.inside(namespace, sys.executable, "-c", CONNECT_PROBE, str(int(family)),
-                              json.dumps(target), str(READY_TIMEOUT))
-        probe = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True)
-        try:
-            _poll_until(lambda: probe.poll() is not None or has_ended(), READY_TIMEOUT + 5)
-        finally:
-            if probe.poll() is None:
-                probe.kill()
-            said = probe.communicate()[0]
-        if probe.returncode != 0:
-            why = "it ended first" if has_ended() else said.strip()
-            pytest.fail(f"no connection to {address} from inside {namespace}: {why}\n"
-                        f"{describe()}", pytrace=False)
+        if not _poll_until(accepts, READY_TIMEOUT) or has_ended():
+            why = "it ended first" if has_ended() else errors[-1] if errors else "-"
+            where = "this test's namespace" if namespace == HERE else f"inside {namespace}"
+            pytest.fail(f"no connection to {address} from {where}: {why}\n{describe()}",
+                        pytrace=False)
 
     def get(self, namespace: str, url: str, count: int = 1) -> list[tuple[int, str]]:
         """GETs `url` `count` times from inside `namespace` (httpx, a new connection each
