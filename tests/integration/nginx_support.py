@@ -280,7 +280,10 @@ class Nginx:
     process  the master's subprocess.Popen
     """
 
-    def __init__(self, prefix: NginxPrefix, text: str, port: Optional[int]) -> None:
+    def __init__(self, prefix: NginxPrefix, text: str, port: Optional[int],
+                 launcher: Sequence[str] = ()) -> None:
+        """`launcher`: a command prefix that execs nginx (such as nsenter, for another
+        network namespace): the process started is still nginx's master."""
         self.prefix = prefix
         self.text = text
         # The configuration and the snippet copies it includes, for its listen directives.
@@ -293,8 +296,8 @@ class Nginx:
                                       re.MULTILINE) else None
         self.address = (f"127.0.0.1:{self.port}" if self.port is not None
                         else f"unix:{self.unix_listeners[0]}")
-        self.command = [nginx_binary(), "-p", prefix.directory + "/", "-c", prefix.conf,
-                        "-g", "daemon off;"]
+        self.command = [*launcher, nginx_binary(), "-p", prefix.directory + "/", "-c",
+                        prefix.conf, "-g", "daemon off;"]
         self._output = tempfile.TemporaryFile(prefix="course-nginx-", dir="/tmp")
         self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL,
                                         stdout=self._output, stderr=subprocess.STDOUT,

@@ -26,7 +26,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -35,8 +34,8 @@ import pytest
 from conftest import (READY_TIMEOUT, RUN_TIMEOUT, Server, _ServerStarter, _poll_until,
                       _shorten, connect_to, program_path, socket_address, status_text)
 from http_support import GREETING, http_client
-from nginx_support import (EXAMPLES, Nginx, NginxPrefix, check_config, for_test, nginx_binary,
-                           read, without_comments)
+from nginx_support import (EXAMPLES, Nginx, NginxPrefix, check_config, for_test, read,
+                           without_comments)
 
 SKIP_WITHOUT_ROOT = "needs root to create network namespaces: sudo ctest -L lesson12"
 PORT = 8000  # every namespace a test makes is new and empty: any port is free in it
@@ -131,27 +130,6 @@ def namespaces_listed() -> set[str]:
 # The machines of one test: namespaces, cables between them, processes inside them
 
 
-class NginxInNamespace(Nginx):
-    """nginx_support.Nginx started inside NAMESPACE (see entering()). nsenter execs nginx in
-    its own process (no fork), so the pid is the master's and Nginx.stop() works unchanged."""
-
-    def __init__(self, namespace: str, prefix: NginxPrefix, text: str, port: int) -> None:
-        self.namespace = namespace
-        self.prefix = prefix
-        self.text = text
-        self.unix_listeners = []
-        self.port = port
-        self.address = f"127.0.0.1:{port}"
-        self.command = [*entering(namespace), nginx_binary(),
-                        "-p", prefix.directory + "/", "-c", prefix.conf, "-g", "daemon off;"]
-        self._output = tempfile.TemporaryFile(prefix="course-nginx-", dir="/tmp")
-        self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL,
-                                        stdout=self._output, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-        self._final_output = ""
-        self.stopped = False
-
-
 class Machines:
     """Network namespaces made for one test (the `machines` fixture), and the processes the
     test runs in them. teardown() stops the processes, then deletes the namespaces, which
@@ -234,7 +212,8 @@ class Machines:
         prefix = NginxPrefix(os.path.join(self.directory, f"nginx-{len(self.proxies) + 1}"))
         config = for_test(text, prefix, port=NGINX_PORT, sockets=self.directory)
         check_config(prefix, config, what)
-        proxy = NginxInNamespace(namespace, prefix, config, NGINX_PORT)
+        # nsenter execs nginx (no fork): the pid is the master's, and Nginx.stop() works.
+        proxy = Nginx(prefix, config, NGINX_PORT, launcher=entering(namespace))
         self.proxies.append(proxy)
 
         def pid_file_written() -> bool:
