@@ -20,7 +20,7 @@ import sys
 import tempfile
 import termios
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import httpx
 import pytest
@@ -280,6 +280,27 @@ def unsent(connection: HttpConnection) -> int:
     """Bytes we sent that the server has not read yet (SIOCOUTQ: on a Unix stream socket it
     counts what sits in the peer's receive queue)."""
     return struct.unpack("i", fcntl.ioctl(connection.sock, termios.TIOCOUTQ, b"\0" * 4))[0]
+
+
+def stop_with_a_request_in_flight(server: Server, send_signal: Callable[[], None]) -> None:
+    """A graceful stop, checked: with one idle keep-alive connection open and one POST /echo
+    half sent (and read by the server), `send_signal()` is called; then the idle connection
+    must be closed at once, and the request in flight completed, answered with
+    `Connection: close`, and its connection closed."""
+    with connect(server) as idle, connect(server) as in_flight:
+        idle.send(http_request("GET", "/healthz"))
+        assert idle.read_response().body == b"ok"
+        request = http_request("POST", "/echo", body=b"finish me, please")
+        in_flight.send(request[:-8])
+        # The server has the first part once it no longer waits in our send queue.
+        wait_until(lambda: unsent(in_flight) == 0, "the server reading the first part")
+        send_signal()
+        assert idle.closed_by_server(), "an idle connection stayed open after the signal"
+        in_flight.send(request[-8:])
+        response = in_flight.read_response()
+        assert response.body == b"finish me, please"
+        assert response.header("Connection") == "close"
+        assert in_flight.closed_by_server()
 
 
 # --------------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ from http_support import (GREETING, SHORT_TIMEOUT, TRANSPORTS, MiB, as_descripto
                           digest, exchange, get, has_exited, http_client, http_request,
                           listening_socket, one_line_error, proc_stat, random_bytes,
                           start_http_min,
-                          start_inheriting, start_on_both, stop_and_keep_the_file, unsent,
+                          start_inheriting, start_on_both, stop_and_keep_the_file,
+                          stop_with_a_request_in_flight, unsent,
                           usage_error, wait_until)
 
 
@@ -663,24 +664,8 @@ def test_replaces_a_stale_socket(start_server, short_dir):
                          ids=["SIGTERM", "SIGINT"])
 def test_sigterm_and_sigint_stop_cleanly_and_remove_the_socket_file(start_server, stop_signal):
     server = start_http_min(start_server, "unix")
-    with connect(server) as idle, connect(server) as in_flight:
-        idle.send(http_request("GET", "/healthz"))
-        assert idle.read_response().body == b"ok"
-        # A request whose body is half sent when the signal comes: it is finished first.
-        request = http_request("POST", "/echo", body=b"finish me, please")
-        in_flight.send(request[:-8])
-        # The server has the first part once it no longer sits in our socket's send queue
-        # (a Unix socket counts what the peer has not read yet).
-        wait_until(lambda: unsent(in_flight) == 0, "the server reading the first part")
-        os.kill(server.process.pid, stop_signal)
-        # An idle keep-alive connection is closed at once...
-        assert idle.closed_by_server(), "the idle connection stayed open after the signal"
-        # ...the one in flight is answered, and told the connection ends.
-        in_flight.send(request[-8:])
-        response = in_flight.read_response()
-        assert response.body == b"finish me, please"
-        assert response.header("Connection") == "close"
-        assert in_flight.closed_by_server()
+    # Idle connections close at once; the request in flight is finished first.
+    stop_with_a_request_in_flight(server, lambda: os.kill(server.process.pid, stop_signal))
     # Waited for, not signalled again: one signal is the claim.
     wait_until(lambda: has_exited(server.process.pid), "the server exiting", STOP_TIMEOUT)
     assert server.stop() == 0, server.describe()

@@ -8,8 +8,8 @@ import signal
 import socket
 
 from conftest import STOP_TIMEOUT
-from http_support import (connect, get, has_exited, http_request, proc_stat, processes,
-                          start_http_min, start_inheriting, stop_and_keep_the_file, unsent,
+from http_support import (get, has_exited, proc_stat, processes, start_http_min,
+                          start_inheriting, stop_and_keep_the_file, stop_with_a_request_in_flight,
                           wait_for_workers, wait_until)
 
 
@@ -92,19 +92,8 @@ def test_sigterm_lets_workers_finish_requests_in_flight_then_stops_them_all(star
     server, workers = start_workers(start_server, 3)
     master = server.process.pid
     starts = {pid: proc_stat(pid)["starttime"] for pid in workers}
-    with connect(server) as idle, connect(server) as in_flight:
-        idle.send(http_request("GET", "/healthz"))
-        assert idle.read_response().body == b"ok"
-        # A request half sent when the signal comes: its worker finishes it before leaving.
-        request = http_request("POST", "/echo", body=b"finish me, please")
-        in_flight.send(request[:-8])
-        wait_until(lambda: unsent(in_flight) == 0, "a worker reading the first part")
-        os.kill(master, signal.SIGTERM)
-        assert idle.closed_by_server(), "an idle connection stayed open after SIGTERM"
-        in_flight.send(request[-8:])
-        response = in_flight.read_response()
-        assert response.body == b"finish me, please"
-        assert response.header("Connection") == "close"
+    # Each worker finishes the request it is in the middle of before it leaves.
+    stop_with_a_request_in_flight(server, lambda: os.kill(master, signal.SIGTERM))
     # Not server.stop() first: it would SIGKILL the process group and hide a worker left
     # running. The master exits only after every worker has.
     wait_until(lambda: has_exited(master), "the master exiting", STOP_TIMEOUT)
