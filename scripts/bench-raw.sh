@@ -15,9 +15,10 @@
 # programs that agree are evidence that neither measures its own overhead. A disagreement is
 # reported, not fatal: this is a measurement, not a test.
 #
-# From scripts/bench it uses say, die, choose_cores (pin_server, pin_loader), $root, $work (a
-# scratch directory that scripts/bench removes at exit; made here if empty) and, if set,
-# $caller. IPC_BENCH=/path/to/ipc_bench measures that binary instead of building one.
+# From scripts/bench it uses say, die, print_machine, choose_cores (pin_server, pin_loader),
+# $root, $work (a scratch directory that scripts/bench removes at exit; made here if empty)
+# and, if set, $caller. IPC_BENCH=/path/to/ipc_bench measures that binary instead of
+# building one.
 # Everything it starts ends with it, also on Ctrl-C.
 
 raw_sockperf_sizes=(16 4096)   # payloads for the sockperf cross-check (ipc_bench has both)
@@ -45,13 +46,6 @@ raw_require() {
     [[ ${#still[@]} -eq 0 ]] && return 0
     echo "raw: still missing; install with: apt-get install ${still[*]}"
     return 1
-}
-
-# raw_machine: one line on what the figures were measured on, and how busy it was.
-raw_machine() {
-    echo "machine: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1);" \
-         "$(nproc) usable of $(nproc --all) cores; Linux $(uname -r);" \
-         "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 # raw_interrupted: Ctrl-C came while a program that catches it ran (sockperf does, and so
@@ -330,7 +324,7 @@ suite_raw() {
     if [[ -z "${work:-}" ]]; then work=$(mktemp -d /tmp/bench-XXXXXX); fi  # scripts/bench removes it
 
     say "Raw sockets: Unix domain sockets against TCP, no protocol on top (ipc_bench)"
-    raw_machine
+    print_machine
     choose_cores >"$work/raw-pinning"  # not in a $(...): it sets pin_server and pin_loader here
     cat "$work/raw-pinning"
     raw_require util-linux:taskset util-linux:setpriv coreutils:timeout python3:python3 \
@@ -366,7 +360,7 @@ suite_raw() {
     {
         echo "# Raw sockets: Unix domain sockets against TCP (ipc_bench)"
         echo
-        echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(raw_machine)"
+        echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(print_machine)"
         echo
         echo "$(sed 's/(taskset)/(sched_setaffinity in ipc_bench, taskset for sockperf)/' "$work/raw-pinning");" \
              "run: \`ipc_bench${options[*]:+ ${options[*]}}\` ($([[ $quick -eq 1 ]] && echo quick || echo full) counts), $seconds s."
