@@ -46,7 +46,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # Without the programs every test would fail alike: one line instead.
     problem = build_problem()
     if problem is not None and not session.config.option.collectonly:
-        pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
+        raise pytest.UsageError(problem)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -72,7 +72,9 @@ def result(report: str, nodeid: str) -> int:
             print(f"{problem.tag.upper()}: {problem.get('message', '')}\n{problem.text or ''}")
         for stream in ("system-out", "system-err"):
             for captured in case.findall(stream):
-                if captured.text and captured.text.strip():
+                # pytest heads each capture ("--- Captured Out ---") even when it is empty.
+                said = re.sub(r"^-+ Captured \w+ -+$", "", captured.text or "", flags=re.M)
+                if said.strip():
                     print(f"--- {stream} ---\n{captured.text}")
         return 1
     skipped = case.find("skipped")
