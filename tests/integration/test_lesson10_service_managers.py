@@ -91,7 +91,6 @@ def write_file(path: str, text: str) -> str:
     return path
 
 
-
 def proxy_account() -> tuple[str, int, int]:
     """(user name, uid, gid) the proxy's workers and the supervised programs run as: as
     root, www-data (Apache and supervisord switch to it, as in production); otherwise the
