@@ -21,7 +21,10 @@ from contextlib import ExitStack
 
 import pytest
 
-from conftest import IO_TIMEOUT, STOP_TIMEOUT, ClientSocket, Server, _poll_until
+from course_support.timeouts import IO_TIMEOUT, STOP_TIMEOUT
+from course_support.polling import poll_until
+from course_support.sockets import ClientSocket
+from course_support.processes import Server, has_exited, processes
 
 MiB = 1024 * 1024
 ITERATIVE = "echo_server"
@@ -77,24 +80,12 @@ def queued_bytes(client: socket.socket) -> tuple[int, int]:
 def wait_until(condition, timeout: float = IO_TIMEOUT) -> bool:
     """Polls `condition` until it is true or `timeout` has passed; the short sleep only
     paces the polling, the deadline bounds it."""
-    return bool(_poll_until(condition, timeout, interval=0.01))
+    return bool(poll_until(condition, timeout, interval=0.01))
 
 
-def processes_of(server: Server) -> list[int]:
-    """The pids in the server's process group: the server and the children it forked."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rpartition(")")[2].split()
-        except OSError:  # ended meanwhile
-            continue
-        # After the command name: state, ppid, pgrp. A zombie holds nothing any more.
-        if int(fields[2]) == server.process.pid and fields[0] != "Z":
-            members.append(int(entry))
-    return members
+def processes_of(server: Server) -> set[int]:
+    """The live pids in the server's process group: the server and the children it forked."""
+    return processes(lambda info: info["pgrp"] == server.process.pid)
 
 
 def sockets_held(server: Server) -> int:
@@ -108,11 +99,6 @@ def sockets_held(server: Server) -> int:
         except OSError:  # the process or descriptor went away while we looked
             continue
     return count
-
-
-def has_exited(pid: int) -> bool:
-    """True once `pid` (our child) has ended; it is left unreaped for Server.stop()."""
-    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
 class Sender(threading.Thread):
@@ -314,7 +300,7 @@ def test_servers_stop_cleanly_on_sigterm(start_server, program):
     status = server.stop()  # it has exited: this only collects the status
 
     assert status == 0, server.describe()
-    assert left_behind == [], f"{program} exited, but these processes remain: {left_behind}"
+    assert not left_behind, f"{program} exited, but these processes remain: {left_behind}"
     assert not os.path.lexists(server.path), f"{server.path} is still there"
     assert "stopping" in server.output()
 
@@ -390,10 +376,10 @@ def test_a_stop_and_a_new_client_in_one_wakeup_exit_cleanly(start_server, progra
     # then looked the closed listener up as a client and exited 1.
     server = start_server(program, "unix")
     pid = server.process.pid
-    assert _poll_until(lambda: _idle_with_only_its_listener(pid), STOP_TIMEOUT), server.describe()
+    assert poll_until(lambda: _idle_with_only_its_listener(pid), STOP_TIMEOUT), server.describe()
     os.kill(pid, signal.SIGSTOP)
     try:
-        assert _poll_until(lambda: _process_state(pid) == "T", STOP_TIMEOUT), "not stopped"
+        assert poll_until(lambda: _process_state(pid) == "T", STOP_TIMEOUT), "not stopped"
         stop_fd = os.open(_stop_pipe_write_end(pid), os.O_WRONLY | os.O_NONBLOCK)
         os.write(stop_fd, b"\x01")
         os.close(stop_fd)

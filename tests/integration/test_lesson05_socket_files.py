@@ -16,7 +16,11 @@ import subprocess
 
 import pytest
 
-from conftest import _poll_until, READY_TIMEOUT, Server, connect_to, program_path
+from course_support.timeouts import READY_TIMEOUT
+from course_support.polling import poll_until
+from course_support.programs import program_path
+from course_support.sockets import connect_to
+from course_support.processes import Server
 
 LIVE_SERVER = "a server is listening on it; it was left untouched"
 
@@ -40,7 +44,7 @@ def _leave_a_stale_file(start_server) -> str:
 
 def _wait_until(condition, timeout: float, what: str):
     """Polls `condition` until it returns something true; fails the test after `timeout`."""
-    result = _poll_until(condition, timeout, interval=0.01)
+    result = poll_until(condition, timeout, interval=0.01)
     if not result:
         pytest.fail(f"{what} did not happen within {timeout} s", pytrace=False)
     return result
@@ -124,9 +128,9 @@ def _start_racers(start_server, short_dir: str, address: str, count: int) -> lis
     # `<>` opens the FIFO without waiting for a writer; `read` then waits for the line.
     command = ["/bin/sh", "-c", 'read -r line <>"$1" && exec "$2" "$3"', "racer", fifo,
                program_path("echo_server"), address]
-    racers = [Server("echo_server", "unix", address, command, short_dir, None)
+    # Kept by start_server at once: whatever happens, teardown reaps them.
+    racers = [start_server.keep(Server("echo_server", address, command, cwd=short_dir))
               for _ in range(count)]
-    start_server.servers.extend(racers)  # whatever happens, teardown reaps them
 
     def waiting(racer: Server) -> bool:
         try:

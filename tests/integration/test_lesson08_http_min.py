@@ -34,29 +34,28 @@ import time
 from contextlib import ExitStack
 from typing import Optional
 
-import httpx
 import pytest
 
-from conftest import (IO_TIMEOUT, READY_TIMEOUT, RUN_TIMEOUT, STOP_TIMEOUT, Server, _poll_until,
-                      program_path)
-from http_support import (GREETING, SHORT_TIMEOUT, TRANSPORTS, MiB, as_descriptor_3, connect,
-                          digest, exchange, get, has_exited, http_client, http_request,
-                          listening_socket, one_line_error, proc_stat, random_bytes,
-                          start_http_min,
-                          start_inheriting, start_on_both, stop_and_keep_the_file,
-                          stop_with_a_request_in_flight, unsent,
-                          usage_error, wait_until)
+from course_support.timeouts import IO_TIMEOUT, READY_TIMEOUT, RUN_TIMEOUT, STOP_TIMEOUT
+from course_support.polling import poll_until, wait_until
+from course_support.programs import program_path
+from course_support.processes import Server, has_exited, proc_stat
+from course_support.http import (GREETING, HTTP_MIN_TRANSPORTS, SHORT_TIMEOUT, MiB, connect,
+                                 digest, exchange, get, http_client, http_request,
+                                 one_line_error, random_bytes, start_http_min, start_on_both,
+                                 stop_with_a_request_in_flight, unsent, usage_error)
+from course_support.activation import (as_descriptor_3, listening_socket, start_inheriting,
+                                       stop_and_keep_the_file)
 
 
 # --------------------------------------------------------------------------------------
 # Clients: httpx, curl, asyncio, raw sockets
 
 
-def test_httpx_over_a_unix_socket_gets_the_greeting(start_server):
-    server = start_http_min(start_server, "unix")
-    with httpx.Client(transport=httpx.HTTPTransport(uds=server.path), timeout=IO_TIMEOUT,
-                      trust_env=False) as client:
-        response = client.get("http://localhost/")
+def test_httpx_over_a_unix_socket_gets_the_greeting(session_uds_client):
+    # The fixture's client is httpx.Client(transport=httpx.HTTPTransport(uds=PATH)), one per
+    # session (course_support/uds.py); the URL's host only fills the Host header.
+    response = session_uds_client.get("http://localhost/")
 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
@@ -67,7 +66,7 @@ def test_httpx_over_a_unix_socket_gets_the_greeting(start_server):
     assert abs(sent_at - time.time()) < 60, response.headers["date"]
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("transport", HTTP_MIN_TRANSPORTS)
 def test_endpoints(start_server, transport):
     server = start_http_min(start_server, transport)
     with http_client(server) as client:
@@ -96,17 +95,16 @@ def test_endpoints(start_server, transport):
         assert client.get("/").content == GREETING
 
 
-def test_curl_over_a_unix_socket(start_server, require_tool):
+def test_curl_over_a_unix_socket(uds_server, require_tool):
     curl = require_tool("curl")
-    server = start_http_min(start_server, "unix")
     # -q first: no ~/.curlrc; --noproxy: a proxy in the environment must not get in between.
     base = [curl, "-q", "--noproxy", "*", "--silent", "--show-error", "--max-time", "20",
-            "--unix-socket", server.path]
+            "--unix-socket", uds_server.path]
 
     def run(*args: str) -> str:
         result = subprocess.run([*base, *args], capture_output=True, text=True,
                                 timeout=RUN_TIMEOUT)
-        assert result.returncode == 0, f"curl failed: {result.stderr}\n{server.describe()}"
+        assert result.returncode == 0, f"curl failed: {result.stderr}\n{uds_server.describe()}"
         return result.stdout
 
     assert run("http://localhost/") == GREETING.decode()
@@ -118,11 +116,10 @@ def test_curl_over_a_unix_socket(start_server, require_tool):
     assert run("http://any-name.example/healthz") == "ok"
 
 
-def test_asyncio_open_unix_connection_speaks_http(start_server):
-    server = start_http_min(start_server, "unix")
+def test_asyncio_open_unix_connection_speaks_http(uds_server):
 
     async def ask() -> bytes:
-        reader, writer = await asyncio.open_unix_connection(server.path)
+        reader, writer = await asyncio.open_unix_connection(uds_server.path)
         try:
             writer.write(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             await writer.drain()
@@ -145,14 +142,12 @@ def test_asyncio_open_unix_connection_speaks_http(start_server):
 # Who is calling: /whoami and X-Forwarded-For
 
 
-def test_whoami_over_unix_reports_the_callers_pid_uid_gid(start_server):
-    server = start_http_min(start_server, "unix")
-    with http_client(server) as client:
-        whoami = client.get("/whoami").json()
+def test_whoami_over_unix_reports_the_callers_pid_uid_gid(uds_server, uds_client):
+    whoami = uds_client.get("/whoami").json()
     # This very process connected: the kernel says so, no header can.
     assert whoami == {"transport": "unix",
                       "peer": {"pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid()},
-                      "worker_pid": server.process.pid}
+                      "worker_pid": uds_server.process.pid}
 
 
 def test_whoami_over_tcp_reports_the_callers_address_and_port(start_server):
@@ -215,22 +210,20 @@ def test_whoami_json_stays_valid_with_a_non_utf8_forwarded_for(start_server):
 # Parsing: strict, and a bad request harms nobody else
 
 
-def test_host_header_is_required_over_unix_too(start_server):
-    server = start_http_min(start_server, "unix")
-    with connect(server) as connection:
+def test_host_header_is_required_over_unix_too(session_uds_server):
+    with connect(session_uds_server) as connection:
         connection.send(b"GET / HTTP/1.1\r\n\r\n")
         response = connection.read_response()
         assert response.status == 400, response
         assert response.header("Connection") == "close"
         assert connection.closed_by_server(), "the connection stayed open after the 400"
     # An HTTP/1.0 request needs no Host; an empty Host (no authority) is allowed too.
-    assert get(server, "/", host=None, version="HTTP/1.0").body == GREETING
-    assert get(server, "/", host="").body == GREETING
+    assert get(session_uds_server, "/", host=None, version="HTTP/1.0").body == GREETING
+    assert get(session_uds_server, "/", host="").body == GREETING
 
 
-def test_absolute_form_target_is_accepted(start_server):
-    server = start_http_min(start_server, "unix")
-    response = get(server, "http://localhost/healthz")
+def test_absolute_form_target_is_accepted(session_uds_server):
+    response = get(session_uds_server, "http://localhost/healthz")
     assert (response.status, response.body) == (200, b"ok")
 
 
@@ -268,7 +261,7 @@ BAD_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("transport", HTTP_MIN_TRANSPORTS)
 def test_bad_requests_get_4xx_and_the_server_keeps_serving(start_server, transport):
     server = start_http_min(start_server, transport)
     problems = []
@@ -302,10 +295,9 @@ def test_bad_requests_get_4xx_and_the_server_keeps_serving(start_server, transpo
     assert not problems, "\n".join(problems) + f"\n{server.describe()}"
 
 
-def test_incomplete_request_gets_no_answer_until_complete(start_server):
-    server = start_http_min(start_server, "unix")
+def test_incomplete_request_gets_no_answer_until_complete(uds_server):
     request = http_request("POST", "/echo", [("Content-Type", "text/plain")], b"the whole body")
-    with connect(server) as connection:
+    with connect(uds_server) as connection:
         connection.send(request[:20])  # half the headers
         assert connection.nothing_arrives_within(0.3), "the server answered half a request"
         connection.send(request[20:])
@@ -313,12 +305,11 @@ def test_incomplete_request_gets_no_answer_until_complete(start_server):
     assert response.status == 200 and response.body == b"the whole body"
 
 
-def test_pipelined_requests_are_answered_in_order(start_server):
-    server = start_http_min(start_server, "unix")
+def test_pipelined_requests_are_answered_in_order(uds_server):
     requests = [http_request("GET", "/healthz"), http_request("GET", "/"),
                 http_request("POST", "/echo", body=b"third"),
                 http_request("HEAD", "/"), http_request("GET", "/nope")]
-    with connect(server) as connection:
+    with connect(uds_server) as connection:
         connection.send(b"".join(requests))  # all at once, before reading anything
         answers = [connection.read_response(), connection.read_response(),
                    connection.read_response(), connection.read_response(head=True),
@@ -328,7 +319,7 @@ def test_pipelined_requests_are_answered_in_order(start_server):
         (200, b"ok"), (200, GREETING), (200, b"third"), (200, b""), (404, b"not found\n")]
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("transport", HTTP_MIN_TRANSPORTS)
 def test_a_client_that_pipelines_faster_than_it_reads_gets_every_answer_in_order(start_server,
                                                                                  transport):
     # 100 000 requests sent at once, answers read only once the server has paused: it stops
@@ -367,7 +358,7 @@ def thread_state(thread: threading.Thread) -> Optional[str]:
         return None
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("transport", HTTP_MIN_TRANSPORTS)
 def test_keep_alive_serves_several_requests_on_one_connection(start_server, transport):
     server = start_http_min(start_server, transport)
     with connect(server) as connection:
@@ -383,7 +374,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(start_server, tran
         assert not connection.closed_by_server(0.0)
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("transport", HTTP_MIN_TRANSPORTS)
 def test_connection_close_is_honoured(start_server, transport):
     server = start_http_min(start_server, transport)
     with connect(server) as connection:
@@ -406,16 +397,15 @@ def test_connection_close_is_honoured(start_server, transport):
         assert connection.closed_by_server(), "still open after the client's shutdown"
 
 
-def test_http10_closes_unless_keep_alive(start_server):
-    server = start_http_min(start_server, "unix")
+def test_http10_closes_unless_keep_alive(uds_server):
     # HTTP/1.0: one request per connection, unless the client asks for keep-alive.
-    with connect(server) as connection:
+    with connect(uds_server) as connection:
         connection.send(http_request("GET", "/healthz", version="HTTP/1.0", host=None))
         response = connection.read_response()
         assert response.body == b"ok" and response.header("Connection") == "close"
         assert connection.closed_by_server(), "an HTTP/1.0 connection stayed open"
 
-    with connect(server) as connection:
+    with connect(uds_server) as connection:
         for _ in range(3):
             connection.send(http_request("GET", "/healthz", [("Connection", "keep-alive")],
                                          version="HTTP/1.0"))
@@ -424,18 +414,17 @@ def test_http10_closes_unless_keep_alive(start_server):
         assert not connection.closed_by_server(0.0)
 
 
-def test_http10_keep_alive_is_announced_to_the_client(start_server):
+def test_http10_keep_alive_is_announced_to_the_client(uds_server):
     # An HTTP/1.0 client (ApacheBench's `ab -k`, for one) keeps the connection only if the
     # response says so (RFC 2068 section 19.7.1); otherwise it reads until the server closes,
     # and http_min, which keeps the connection, never does.
-    server = start_http_min(start_server, "unix")
-    response = exchange(server, http_request("GET", "/healthz", [("Connection", "keep-alive")],
+    response = exchange(uds_server, http_request("GET", "/healthz", [("Connection", "keep-alive")],
                                              version="HTTP/1.0"))
     assert response.body == b"ok"
     assert (response.header("Connection") or "").lower() == "keep-alive", response.head
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("transport", HTTP_MIN_TRANSPORTS)
 def test_head_gets_headers_without_body(start_server, transport):
     server = start_http_min(start_server, transport)
     with connect(server) as connection:
@@ -452,7 +441,7 @@ def test_head_gets_headers_without_body(start_server, transport):
     assert after.status == 200 and after.body == b"ok"
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("transport", HTTP_MIN_TRANSPORTS)
 def test_expect_100_continue(start_server, transport):
     server = start_http_min(start_server, transport)
     body = b"sent only when asked"
@@ -478,15 +467,14 @@ def test_expect_100_continue(start_server, transport):
         assert connection.read_response().body == b"again"
 
 
-def test_chunked_body_is_echoed(start_server):
-    server = start_http_min(start_server, "unix")
+def test_chunked_body_is_echoed(uds_server, uds_client):
     chunked = (b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
                b"Content-Type: text/plain\r\n\r\n"
                b"5\r\nhello\r\n"
                b"7;note=\"a chunk extension\"\r\n, world\r\n"
                b"1A\r\n" + b"z" * 26 + b"\r\n"
                b"0\r\nX-Trailer: ignored\r\n\r\n")
-    with connect(server) as connection:
+    with connect(uds_server) as connection:
         # Byte by byte at first: the framing must not depend on how the bytes arrive.
         for index in range(40):
             connection.send(chunked[index:index + 1])
@@ -496,12 +484,11 @@ def test_chunked_body_is_echoed(start_server):
         assert response.header("Content-Type") == "text/plain"
         assert connection.read_response().body == b"ok"  # the framing ended where it should
     # httpx sends a generator's body chunked.
-    with http_client(server) as client:
-        pieces = [b"one ", b"two ", b"three"]
-        assert client.post("/echo", content=iter(pieces)).content == b"one two three"
+    pieces = [b"one ", b"two ", b"three"]
+    assert uds_client.post("/echo", content=iter(pieces)).content == b"one two three"
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("transport", HTTP_MIN_TRANSPORTS)
 def test_request_timeout_closes_a_slow_request(start_server, transport):
     server = start_http_min(start_server, transport, "--request-timeout", "1")
     with connect(server) as slow:
@@ -544,7 +531,7 @@ def make_site(directory: str) -> dict[str, bytes]:
     return files
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("transport", HTTP_MIN_TRANSPORTS)
 def test_a_client_that_resets_mid_response_does_not_hurt_others(start_server, short_dir,
                                                                  transport):
     files = make_site(short_dir)
@@ -563,7 +550,7 @@ def test_a_client_that_resets_mid_response_does_not_hurt_others(start_server, sh
     assert digest(get(server, "/static/big.bin").body) == digest(files["big.bin"])
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("transport", HTTP_MIN_TRANSPORTS)
 def test_many_idle_connections_do_not_block_a_new_one(start_server, transport):
     server = start_http_min(start_server, transport)
     with ExitStack() as idle:
@@ -662,14 +649,13 @@ def test_replaces_a_stale_socket(start_server, short_dir):
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT],
                          ids=["SIGTERM", "SIGINT"])
-def test_sigterm_and_sigint_stop_cleanly_and_remove_the_socket_file(start_server, stop_signal):
-    server = start_http_min(start_server, "unix")
+def test_sigterm_and_sigint_stop_cleanly_and_remove_the_socket_file(uds_server, stop_signal):
     # Idle connections close at once; the request in flight is finished first.
-    stop_with_a_request_in_flight(server, lambda: os.kill(server.process.pid, stop_signal))
+    stop_with_a_request_in_flight(uds_server, lambda: os.kill(uds_server.process.pid, stop_signal))
     # Waited for, not signalled again: one signal is the claim.
-    wait_until(lambda: has_exited(server.process.pid), "the server exiting", STOP_TIMEOUT)
-    assert server.stop() == 0, server.describe()
-    assert not os.path.lexists(server.path), f"{server.path} was left behind"
+    wait_until(lambda: has_exited(uds_server.process.pid), "the server exiting", STOP_TIMEOUT)
+    assert uds_server.stop() == 0, uds_server.describe()
+    assert not os.path.lexists(uds_server.path), f"{uds_server.path} was left behind"
 
 
 def test_a_client_that_leaves_mid_request_does_not_delay_shutdown(start_server):
@@ -741,7 +727,7 @@ def test_start_up_errors_are_one_line(short_dir, run_program):
 
 def test_systemd_socket_activation_is_honoured(start_server, short_dir):
     # Like systemd: the socket is bound and listening before the server exists.
-    server = start_inheriting(start_server, short_dir, "self")
+    server = start_inheriting(start_server, "self")
     whoami = get(server, "/whoami").json()
     assert whoami["transport"] == "unix" and whoami["worker_pid"] == server.process.pid
     stop_and_keep_the_file(server)
@@ -759,7 +745,7 @@ def test_systemd_socket_activation_is_honoured(start_server, short_dir):
 
 
 def test_fd_address_is_honoured(start_server, short_dir):
-    server = start_inheriting(start_server, short_dir, "", "--bind", "fd:3")
+    server = start_inheriting(start_server, "", "--bind", "fd:3")
     assert get(server, "/healthz").body == b"ok"
     stop_and_keep_the_file(server)
 
@@ -860,7 +846,7 @@ def test_access_log_names_the_peer(start_server, short_dir):
             return None
         return text if all(re.search(line, text, re.MULTILINE) for line in expected) else None
 
-    if not _poll_until(logged, READY_TIMEOUT):
+    if not poll_until(logged, READY_TIMEOUT):
         text = open(log_path).read() if os.path.exists(log_path) else "(no file)"
         pytest.fail(f"the access log lacks {expected}:\n{text}\n{server.describe()}",
                     pytrace=False)

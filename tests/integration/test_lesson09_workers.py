@@ -7,10 +7,11 @@ import os
 import signal
 import socket
 
-from conftest import STOP_TIMEOUT
-from http_support import (get, has_exited, proc_stat, processes, start_http_min,
-                          start_inheriting, stop_and_keep_the_file, stop_with_a_request_in_flight,
-                          wait_for_workers, wait_until)
+from course_support.timeouts import STOP_TIMEOUT
+from course_support.polling import wait_until
+from course_support.processes import has_exited, proc_stat, processes, wait_for_workers
+from course_support.http import get, start_http_min, stop_with_a_request_in_flight
+from course_support.activation import start_inheriting, stop_and_keep_the_file
 
 
 def start_workers(start_server, count=2, *args):
@@ -109,7 +110,7 @@ def test_sigterm_lets_workers_finish_requests_in_flight_then_stops_them_all(star
 def test_workers_share_a_socket_handed_over_by_systemd(start_server, short_dir):
     # Socket activation with workers: systemd binds, the master inherits descriptor 3 through
     # LISTEN_FDS, and its workers inherit it from the master. The file is systemd's: kept.
-    server = start_inheriting(start_server, short_dir, "self", "--workers", "2")
+    server = start_inheriting(start_server, "self", "--workers", "2")
     workers = wait_for_workers(server.process.pid, 2)
     answer = whoami(server)
     assert answer["transport"] == "unix" and answer["worker_pid"] in workers

@@ -2,8 +2,8 @@
 what their comments say, in the real nginx in front of the real http_min.
 
 nginx runs as the current user in a temporary prefix, on the files as shipped with only
-their paths moved (nginx_support.py says exactly what changes, and who nginx's workers run
-as when the tests run as root).
+their paths moved (course_support/nginx.py says exactly what changes, and who nginx's workers
+run as when the tests run as root).
 
 The balancing tests take the upstream block from $COURSE_LESSON10_UPSTREAM when it is set
 (the chapter's exercise), else from nginx/snippets/upstream-unix-balanced.conf."""
@@ -23,11 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IO_TIMEOUT, REPO_ROOT, RUN_TIMEOUT, _poll_until, connect_to
-from http_support import (GREETING, HttpConnection, http_request, random_bytes, start_http_min,
-                          wait_until)
-from nginx_support import (AS_ROOT, EXAMPLES, INSTALLED_SNIPPETS, SNIPPETS, Nginx, NginxRunner,
-                           check_config, config_around, for_test, free_port, read)
+from course_support.timeouts import IO_TIMEOUT, RUN_TIMEOUT
+from course_support.polling import poll_until, wait_until
+from course_support.programs import REPO_ROOT
+from course_support.sockets import connect_to, free_port
+from course_support.http import (GREETING, HttpConnection, http_request, random_bytes,
+                                 start_http_min)
+from course_support.nginx import (AS_ROOT, EXAMPLES, INSTALLED_SNIPPETS, SNIPPETS, Nginx,
+                                  NginxRunner, check_config, config_around, for_test, read)
 
 EXERCISE_VARIABLE = "COURSE_LESSON10_UPSTREAM"
 EXERCISE_MARK = "TODO(lesson10)"
@@ -40,7 +43,7 @@ def nginx(short_dir):
     is stopped at teardown (SIGQUIT, then its whole process group is killed)."""
     runner = NginxRunner(short_dir)
     yield runner
-    problems = runner.stop_all()
+    problems = runner.finish_all()
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
 
@@ -192,7 +195,7 @@ def error_log_line(proxy, needle, timeout=IO_TIMEOUT):
     def find():
         return next((line for line in proxy.error_log().splitlines() if needle in line), None)
 
-    line = _poll_until(find, timeout)
+    line = poll_until(find, timeout)
     assert line is not None, (f"nginx's error log has no line with {needle!r} within "
                               f"{timeout} s:\n{proxy.error_log()}")
     return line
@@ -278,7 +281,7 @@ def test_nginx_listens_on_a_unix_socket_of_mode_0666(start_server, nginx, short_
         client.send(http_request("GET", "/whoami"))
         answer = client.read_response().json()
     assert answer["forwarded_for"] == "unix:", answer  # $remote_addr of a Unix-socket client
-    assert proxy.stop() == []
+    assert proxy.finish() == []
     assert not os.path.lexists(path), "nginx left its socket file behind"
 
 
@@ -295,7 +298,7 @@ def test_a_socket_file_left_by_a_crash_stops_nginx_from_starting(nginx, short_di
         crashed.bind(path)  # bound, never unlinked: what a killed nginx leaves
     failed = Nginx(prefix, config, None)
     runner.running.append(failed)
-    wait_until(failed._has_ended, "nginx exiting")
+    wait_until(failed.has_ended, "nginx exiting")
     said = failed.output() + failed.error_log()
     assert f"bind() to unix:{path} failed (98: Address already in use)" in said, said
     failed.stop()  # reaps it; its exit status (1) is the point of this test
@@ -303,7 +306,7 @@ def test_a_socket_file_left_by_a_crash_stops_nginx_from_starting(nginx, short_di
     started = Nginx(prefix, config, None)
     runner.running.append(started)
     assert started.address == f"unix:{path}"
-    assert runner._wait_until_ready(started)
+    assert runner.wait_until_ready(started)
 
 
 # --------------------------------------------------------------------------------------

@@ -36,11 +36,13 @@ from typing import Optional
 import httpx
 import pytest
 
-from conftest import (IO_TIMEOUT, READY_TIMEOUT, REPO_ROOT, RUN_TIMEOUT, STOP_TIMEOUT, Server,
-                      _poll_until, _shorten, connect_to, program_path)
-from http_support import (GREETING, HttpConnection, InheritingServer, as_descriptor_3, get,
-                          has_exited, http_request, proc_stat, processes, start_http_min,
-                          stop_and_keep_the_file, wait_until)
+from course_support.timeouts import IO_TIMEOUT, READY_TIMEOUT, RUN_TIMEOUT, STOP_TIMEOUT
+from course_support.polling import poll_until, wait_until
+from course_support.programs import REPO_ROOT, program_path
+from course_support.sockets import connect_to, free_port
+from course_support.processes import Server, has_exited, proc_stat, processes, shorten
+from course_support.http import GREETING, HttpConnection, get, http_request, start_http_min
+from course_support.activation import as_descriptor_3, stop_and_keep_the_file
 
 APACHE_CONF = REPO_ROOT / "nginx" / "apache" / "http_min.conf"
 SOCKET_UNIT = REPO_ROOT / "nginx" / "systemd" / "http_min.socket"
@@ -87,14 +89,6 @@ def write_file(path: str, text: str) -> str:
     with open(path, "w") as file:
         file.write(text)
     return path
-
-
-def free_tcp_port() -> int:
-    """A port nobody listens on right now (the kernel's pick for port 0). Another process
-    may take it before us: callers retry."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def proxy_account() -> tuple[str, int, int]:
@@ -150,12 +144,12 @@ def whoami_at(path: str) -> Optional[dict]:
 
 
 class LoggingServer(Server):
-    """A conftest Server (stopped and reaped at teardown) for a program that writes its own
-    log file: failure reports show that file too."""
+    """A Server (stopped and reaped at teardown) for a program that writes its own log file:
+    failure reports show that file too."""
 
-    def __init__(self, program: str, transport: str, address: str, command: list[str],
-                 cwd: str, log_file: str) -> None:
-        super().__init__(program, transport, address, command, cwd, None)
+    def __init__(self, program: str, address: str, command: list[str], cwd: str,
+                 log_file: str) -> None:
+        super().__init__(program, address, command, cwd=cwd)
         self.log_file = log_file
 
     def log(self) -> str:
@@ -165,7 +159,7 @@ class LoggingServer(Server):
             return "(no such file)\n"
 
     def describe(self) -> str:
-        return (f"{super().describe()}\n--- {self.log_file} ---\n{_shorten(self.log())}"
+        return (f"{super().describe()}\n--- {self.log_file} ---\n{shorten(self.log())}"
                 f"--- end of {os.path.basename(self.log_file)} ---")
 
 
@@ -234,26 +228,18 @@ def start_apache(start_server, short_dir: str, include: str, site: str) -> Loggi
     config = os.path.join(short_dir, "httpd.conf")
     error_log = os.path.join(short_dir, "apache-error.log")
     for _ in range(3):  # another test may take the free port first
-        port = free_tcp_port()
+        port = free_port()
         write_file(config, APACHE_CONFIG.format(
             dir=short_dir, modules=APACHE_MODULES, port=port, account=account,
             site=SITES[site].format(include=include, port=port)))
-        server = LoggingServer("apache2", "tcp", f"127.0.0.1:{port}",
+        server = LoggingServer("apache2", f"127.0.0.1:{port}",
                                [apache, "-f", config, "-DFOREGROUND"], short_dir, error_log)
-        start_server.servers.append(server)  # whatever happens, teardown stops it
-
-        def accepts_or_ended():
-            try:
-                connect_to(server.address, timeout=1.0).close()
-                return "accepts"
-            except OSError:
-                return "ended" if server._has_ended() else None
-
-        outcome = _poll_until(accepts_or_ended, READY_TIMEOUT)
-        if outcome == "accepts":
+        start_server.keep(server)  # whatever happens, teardown stops it
+        outcome, _ = server.accepting_or_ended(READY_TIMEOUT)
+        if outcome == "accepting":
             return server
         server.stopped_by_test = True  # reported here; teardown only makes sure it is gone
-        server._reap()
+        server.kill()
         if "Address already in use" not in server.output() + server.log():
             break
     pytest.fail(f"apache2 did not accept connections on {server.address}.\n{server.describe()}",
@@ -453,8 +439,10 @@ def test_the_service_serves_the_socket_the_socket_unit_describes(start_server, s
     with HttpConnection(connect_to(f"unix:{path}")) as early:
         early.send(http_request("GET", "/healthz"))
         with listener:  # http_min has its own copy from here on
-            server = InheritingServer(command, short_dir, f"unix:{path}", listener)
-        start_server.servers.append(server)  # whatever happens, teardown reaps it
+            # The socket file is systemd's: teardown must not expect it gone.
+            server = start_server.keep(Server("http_min", f"unix:{path}", command,
+                                              owns_socket_file=False, cwd=short_dir,
+                                              pass_fds=[listener.fileno()]))
         server.wait_for_output(rf"^listening on fd:3 \(unix:{re.escape(path)}\)$")
         early_answer = early.read_response()
         assert (early_answer.status, early_answer.body) == (200, b"ok")
@@ -526,18 +514,18 @@ def test_supervisord_runs_three_http_min_restarts_a_killed_one_and_stops_them(
     config = write_file(os.path.join(short_dir, "supervisord.conf"),
                         SUPERVISORD_CONFIG.format(dir=short_dir, include=include))
     sockets = [os.path.join(run_dir, f"http_min-{number}.sock") for number in (1, 2, 3)]
-    manager = LoggingServer("supervisord", "unix", f"unix:{sockets[0]}",
+    manager = LoggingServer("supervisord", f"unix:{sockets[0]}",
                             [supervisord, "-n", "-c", config], short_dir,
                             os.path.join(short_dir, "supervisord.log"))
-    start_server.servers.append(manager)  # whatever happens, teardown stops it
+    start_server.keep(manager)  # whatever happens, teardown stops it
 
     def serving_pids() -> Optional[list[int]]:
         answers = [whoami_at(path) for path in sockets]
-        if manager._has_ended():
+        if manager.has_ended():
             pytest.fail(f"supervisord ended.\n{manager.describe()}", pytrace=False)
         return [a["worker_pid"] for a in answers] if all(answers) else None
 
-    pids = _poll_until(serving_pids, READY_TIMEOUT)
+    pids = poll_until(serving_pids, READY_TIMEOUT)
     assert pids, f"the three sockets did not all answer.\n{manager.describe()}"
     assert len(set(pids)) == 3, f"three processes, one per socket: {pids}"
     for pid in pids:
@@ -561,7 +549,7 @@ def test_supervisord_runs_three_http_min_restarts_a_killed_one_and_stops_them(
         answer = whoami_at(sockets[1])
         return answer["worker_pid"] if answer and answer["worker_pid"] != pids[1] else None
 
-    new_pid = _poll_until(replaced, READY_TIMEOUT)
+    new_pid = poll_until(replaced, READY_TIMEOUT)
     assert new_pid, f"supervisord did not restart the killed http_min.\n{manager.describe()}"
     assert proc_stat(new_pid)["ppid"] == manager.process.pid
     assert [whoami_at(sockets[0])["worker_pid"], whoami_at(sockets[2])["worker_pid"]] == [

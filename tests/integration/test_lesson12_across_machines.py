@@ -31,11 +31,14 @@ from typing import Optional, Sequence
 
 import pytest
 
-from conftest import (READY_TIMEOUT, RUN_TIMEOUT, Server, _ServerStarter, _poll_until,
-                      _shorten, connect_to, program_path, socket_address, status_text)
-from http_support import GREETING, http_client
-from nginx_support import (EXAMPLES, Nginx, NginxPrefix, check_config, for_test, read,
-                           without_comments)
+from course_support.timeouts import READY_TIMEOUT, RUN_TIMEOUT
+from course_support.polling import poll_until
+from course_support.programs import program_path
+from course_support.sockets import connect_to, socket_address
+from course_support.processes import Server, ServerStarter, shorten, status_text
+from course_support.http import GREETING, http_client
+from course_support.nginx import (EXAMPLES, Nginx, NginxPrefix, check_config, for_test, read,
+                                  without_comments)
 
 SKIP_WITHOUT_ROOT = "needs root to create network namespaces: sudo ctest -L lesson12"
 PORT = 8000  # every namespace a test makes is new and empty: any port is free in it
@@ -59,7 +62,7 @@ _numbers = itertools.count(1)
 
 # One connection attempt to an address, from inside a namespace: exit status 0 if it was
 # accepted, else the error. argv: family, the sockaddr as JSON. (The test repeats it against
-# a deadline, with conftest's _poll_until.)
+# a deadline, with course_support's poll_until.)
 CONNECT_PROBE = """
 import json, socket, sys
 family, target = int(sys.argv[1]), json.loads(sys.argv[2])
@@ -138,9 +141,9 @@ class Machines:
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self.namespaces: list[str] = []
-        # conftest's own bookkeeping: at teardown every server gets SIGTERM and must exit 0
+        # start_server's own bookkeeping: at teardown every server gets SIGTERM and must exit 0
         # and leave no socket file.
-        self.servers = _ServerStarter(directory)
+        self.servers = ServerStarter(directory)
         self.proxies: list[Nginx] = []
 
     # Building the network ---------------------------------------------------------------
@@ -197,16 +200,14 @@ class Machines:
         `namespace`, once a connection to `address` from inside `probe_from` (default: the
         same namespace; HERE: this test's) succeeds."""
         command = self.inside(namespace, program_path(program), *(args or [address]))
-        transport = "unix" if address.startswith("unix:") else "tcp"
-        server = Server(program, transport, address, command, self.directory, None)
-        self.servers.servers.append(server)  # from here on, teardown stops it
+        server = self.servers.keep(Server(program, address, command, cwd=self.directory))
         self.wait_until_accepting(namespace if probe_from is None else probe_from, address,
-                                  server.describe, server._has_ended)
+                                  server.describe, server.has_ended)
         return server
 
     def start_nginx(self, namespace: str, text: str, what: str) -> Nginx:
         """nginx running the shipped configuration `text` inside `namespace`, with its paths
-        moved into the test's directory (nginx_support.for_test) and `listen 80` moved to
+        moved into the test's directory (course_support.nginx.for_test) and `listen 80` moved to
         127.0.0.1:NGINX_PORT; once it has written its pid file and accepts a connection
         made inside the namespace."""
         prefix = NginxPrefix(os.path.join(self.directory, f"nginx-{len(self.proxies) + 1}"))
@@ -215,17 +216,10 @@ class Machines:
         # nsenter execs nginx (no fork): the pid is the master's, and Nginx.stop() works.
         proxy = Nginx(prefix, config, NGINX_PORT, launcher=entering(namespace))
         self.proxies.append(proxy)
-
-        def pid_file_written() -> bool:
-            try:
-                return read(Path(prefix.pid_file)).strip() == str(proxy.process.pid)
-            except FileNotFoundError:
-                return False
-
-        if not _poll_until(lambda: pid_file_written() or proxy._has_ended(), READY_TIMEOUT):
+        if not poll_until(lambda: proxy.pid_file_written() or proxy.has_ended(), READY_TIMEOUT):
             pytest.fail(f"nginx wrote no pid file within {READY_TIMEOUT} s.\n"
                         f"{proxy.describe()}", pytrace=False)
-        self.wait_until_accepting(namespace, proxy.address, proxy.describe, proxy._has_ended)
+        self.wait_until_accepting(namespace, proxy.address, proxy.describe, proxy.has_ended)
         return proxy
 
     def wait_until_accepting(self, namespace: str, address: str, describe, has_ended) -> None:
@@ -252,7 +246,7 @@ class Machines:
             errors[:] = [probe.stderr.strip() or probe.stdout.strip()]
             return probe.returncode == 0
 
-        if not _poll_until(accepts, READY_TIMEOUT) or has_ended():
+        if not poll_until(accepts, READY_TIMEOUT) or has_ended():
             why = "it ended first" if has_ended() else errors[-1] if errors else "-"
             where = "this test's namespace" if namespace == HERE else f"inside {namespace}"
             pytest.fail(f"no connection to {address} from {where}: {why}\n{describe()}",
@@ -263,7 +257,7 @@ class Machines:
         time); returns [(status, body), ...]."""
         result = self.run(namespace, sys.executable, "-c", HTTP_GETS, url, str(count))
         assert result.returncode == 0, (f"GET {url} from inside {namespace} failed:\n"
-                                        f"{_shorten(result.stderr)}")
+                                        f"{shorten(result.stderr)}")
         return [(status, body) for status, body in json.loads(result.stdout)]
 
     def whoami(self, namespace: str, url: str, count: int = 1) -> list[dict]:
@@ -280,9 +274,9 @@ class Machines:
         process is still inside it."""
         problems: list[str] = []
         try:
-            problems += self.servers.teardown()
+            problems += self.servers.finish_all()
             for proxy in self.proxies:
-                problems += proxy.stop()
+                problems += proxy.finish()
         finally:
             for name in reversed(self.namespaces):
                 problems += self._delete(name)

@@ -1,36 +1,32 @@
-"""Helpers shared by the http_min tests (chapters 08 and 09, and the nginx chapter's): start
-http_min, speak raw HTTP/1.1 to it byte for byte, watch its processes in /proc, and hand it an
-already listening socket the way systemd does."""
+"""HTTP for the http_min tests (chapters 08 and 09, and the nginx chapter's): start http_min,
+speak raw HTTP/1.1 to it byte for byte, or through httpx."""
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
 import json
-import os
 import random
 import re
 import select
-import signal
 import socket
-import stat
 import struct
 import subprocess
-import sys
-import tempfile
 import termios
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 import httpx
-import pytest
 
-from conftest import IO_TIMEOUT, READY_TIMEOUT, Server, _poll_until, connect_to, program_path
+from .polling import wait_until
+from .processes import Server, StartedProcess
+from .sockets import connect_to
+from .timeouts import IO_TIMEOUT
 
 MiB = 1024 * 1024
 GREETING = b'{"msg":"hey yourself","from":"http_min"}'
 SHORT_TIMEOUT = 5.0  # seconds: a server that should answer (or close) at once gets this long
-TRANSPORTS = ["unix", "tcp"]
+HTTP_MIN_TRANSPORTS = ["unix", "tcp"]  # what start_http_min takes
 USAGE_LINES = 3  # http_min's usage text (config.cpp) is three lines long
 
 
@@ -146,7 +142,7 @@ class HttpConnection:
         return not readable and not self.buffer
 
 
-def connect(server: Server, address: Optional[str] = None,
+def connect(server: StartedProcess, address: Optional[str] = None,
             timeout: float = IO_TIMEOUT) -> HttpConnection:
     """A raw HTTP connection to `server` (or to another of its `address`es)."""
     sock = server.connect(timeout) if address is None else connect_to(address, timeout)
@@ -167,7 +163,7 @@ def http_request(method: str, target: str, headers: Sequence[tuple[str, str]] = 
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def exchange(server: Server, request: bytes, address: Optional[str] = None,
+def exchange(server: StartedProcess, request: bytes, address: Optional[str] = None,
              head: bool = False) -> Response:
     """Sends one request on a new connection and returns the response."""
     with connect(server, address) as connection:
@@ -175,31 +171,29 @@ def exchange(server: Server, request: bytes, address: Optional[str] = None,
         return connection.read_response(head=head)
 
 
-def get(server: Server, target: str, address: Optional[str] = None, **kwargs) -> Response:
+def get(server: StartedProcess, target: str, address: Optional[str] = None, **kwargs) -> Response:
     return exchange(server, http_request("GET", target, **kwargs), address)
 
 
-def http_client(server: Server, address: Optional[str] = None) -> httpx.Client:
-    """An httpx client for the server: the UDS transport for a Unix socket, plain TCP
-    otherwise. trust_env=False: a proxy set in the environment must not get in between."""
+def http_client(server: StartedProcess, address: Optional[str] = None) -> httpx.Client:
+    """An httpx client for the server (or for another of its `address`es): the UDS
+    transport for a Unix socket, plain TCP otherwise."""
     address = address or server.address
     if address.startswith("unix:"):
-        return httpx.Client(transport=httpx.HTTPTransport(uds=address[len("unix:"):]),
-                            base_url="http://localhost", timeout=IO_TIMEOUT, trust_env=False)
+        return uds_http_client(address[len("unix:"):])
     return httpx.Client(base_url=f"http://{address}", timeout=IO_TIMEOUT, trust_env=False)
+
+
+def uds_http_client(path: str, timeout: float = IO_TIMEOUT) -> httpx.Client:
+    """An httpx client whose every request goes to the Unix socket at `path`, whatever the
+    URL's host says; relative URLs ("/healthz") work. trust_env=False: a proxy set in the
+    environment must not get in between."""
+    return httpx.Client(transport=httpx.HTTPTransport(uds=path), base_url="http://localhost",
+                        timeout=timeout, trust_env=False)
 
 
 # --------------------------------------------------------------------------------------
 # Other small helpers
-
-
-def wait_until(condition, what: str, timeout: float = READY_TIMEOUT):
-    """Polls `condition` until it returns something true; fails the test after `timeout`."""
-    result = _poll_until(condition, timeout)
-    if not result:
-        pytest.fail(f"{what} did not happen within {timeout} s", pytrace=False)
-    return result
-
 
 def random_bytes(size: int, seed: int) -> bytes:
     """`size` reproducible bytes without a pattern, so a lost or repeated chunk shows."""
@@ -208,48 +202,6 @@ def random_bytes(size: int, seed: int) -> bytes:
 
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def proc_stat(pid: int) -> Optional[dict]:
-    """state, ppid, pgrp and starttime of a process from /proc/PID/stat, or None if it is
-    gone. (The command name may hold spaces and parentheses: split after the last ')'.)"""
-    try:
-        with open(f"/proc/{pid}/stat") as stat_file:
-            fields = stat_file.read().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return {"state": fields[0], "ppid": int(fields[1]), "pgrp": int(fields[2]),
-            "starttime": int(fields[19])}
-
-
-def processes(where) -> set[int]:
-    """The pids of live (not zombie) processes whose /proc stat satisfies `where`."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            info = proc_stat(int(entry))
-            if info is not None and info["state"] != "Z" and where(info):
-                found.add(int(entry))
-    return found
-
-
-def children_of(pid: int) -> set[int]:
-    return processes(lambda info: info["ppid"] == pid)
-
-
-def wait_for_workers(master: int, count: int, without: int = 0) -> set[int]:
-    """The master's children once there are `count` of them (and `without` is not one)."""
-    def ready():
-        workers = children_of(master)
-        return workers if len(workers) == count and without not in workers else None
-
-    what = f"{count} workers running" + (f", {without} not among them" if without else "")
-    return wait_until(ready, what)
-
-
-def has_exited(pid: int) -> bool:
-    """True once `pid` (our child) has ended; it is left unreaped, for Server.stop()."""
-    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:
@@ -275,14 +227,13 @@ def usage_error(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-
 def unsent(connection: HttpConnection) -> int:
     """Bytes we sent that the server has not read yet (SIOCOUTQ: on a Unix stream socket it
     counts what sits in the peer's receive queue)."""
     return struct.unpack("i", fcntl.ioctl(connection.sock, termios.TIOCOUTQ, b"\0" * 4))[0]
 
 
-def stop_with_a_request_in_flight(server: Server, send_signal: Callable[[], None]) -> None:
+def stop_with_a_request_in_flight(server: StartedProcess, send_signal: Callable[[], None]) -> None:
     """A graceful stop, checked: with one idle keep-alive connection open and one POST /echo
     half sent (and read by the server), `send_signal()` is called; then the idle connection
     must be closed at once, and the request in flight completed, answered with
@@ -301,76 +252,3 @@ def stop_with_a_request_in_flight(server: Server, send_signal: Callable[[], None
         assert response.body == b"finish me, please"
         assert response.header("Connection") == "close"
         assert in_flight.closed_by_server()
-
-
-# --------------------------------------------------------------------------------------
-# Inherited sockets: systemd socket activation and fd:N
-
-
-class InheritingServer(Server):
-    """A Server (conftest.py) whose program is started with one listening socket of the
-    test as descriptor 3. (Server's own Popen closes every descriptor but 0, 1 and 2.)"""
-
-    def __init__(self, command: Sequence[str], cwd: str, address: str,
-                 listener: socket.socket) -> None:
-        self.program = "http_min"
-        self.transport = "unix"
-        self.address = address
-        self.path = None  # the socket file is the test's: teardown must not expect it gone
-        self.command = list(command)
-        self._log = tempfile.TemporaryFile(prefix="course-log-", dir="/tmp")
-        self.process = subprocess.Popen(
-            self.command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            cwd=cwd, pass_fds=(listener.fileno(),), start_new_session=True)
-        self.stopped_by_test = False
-
-
-# Puts descriptor argv[1] at 3, sets LISTEN_PID/LISTEN_FDS as argv[2] says ("" none, "self"
-# this process, else that pid), and execs the rest: exec keeps the pid, so "self" names the
-# server itself, as systemd does. (Python rather than /bin/sh: dash's redirections only
-# reach descriptors 0 to 9.)
-DESCRIPTOR_3_WRAPPER = """
-import os, sys
-fd, listen_pid, program = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-if fd != 3:
-    os.dup2(fd, 3)  # inheritable, unlike most descriptors Python opens
-    os.close(fd)
-if listen_pid:
-    os.environ["LISTEN_PID"] = str(os.getpid()) if listen_pid == "self" else listen_pid
-    os.environ["LISTEN_FDS"] = "1"
-os.execv(program, sys.argv[3:])
-"""
-
-
-def as_descriptor_3(listener: socket.socket, listen_pid: str = "") -> list[str]:
-    """A command prefix that starts the program with `listener` as descriptor 3 and, if
-    `listen_pid` is given, with LISTEN_PID and LISTEN_FDS=1 (see DESCRIPTOR_3_WRAPPER)."""
-    return [sys.executable, "-c", DESCRIPTOR_3_WRAPPER, str(listener.fileno()), listen_pid]
-
-
-def listening_socket(short_dir: str) -> tuple[socket.socket, str]:
-    path = os.path.join(short_dir, "activated.sock")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(64)
-    return listener, path
-
-
-def start_inheriting(start_server, short_dir: str, listen_pid: str, *args: str) -> Server:
-    listener, path = listening_socket(short_dir)
-    with listener:  # the server has its own copy; ours is closed once it started
-        command = [*as_descriptor_3(listener, listen_pid), program_path("http_min"), *args]
-        server = InheritingServer(command, short_dir, f"unix:{path}", listener)
-    start_server.servers.append(server)  # whatever happens, teardown reaps it
-    server.wait_for_output(rf"^listening on fd:3 \(unix:{re.escape(path)}\)$")
-    return server
-
-
-def stop_and_keep_the_file(server: Server) -> None:
-    """SIGTERM: exit 0, and the inherited socket's file is still there (it belongs to
-    whoever made it, here the test, which removes it)."""
-    path = server.address[len("unix:"):]
-    assert server.stop(signal.SIGTERM) == 0, server.describe()
-    assert stat.S_ISSOCK(os.lstat(path).st_mode), f"http_min removed {path}, not its own"
-    os.unlink(path)
-

@@ -1,11 +1,11 @@
-"""The real nginx for chapter 10's tests: run as the current user, in a temporary prefix, on
-the course's configuration files (nginx/snippets, nginx/examples) with only their paths
-changed.
+"""The real nginx for chapters 10 and 12's tests: run as the current user, in a temporary
+prefix, on the course's configuration files (nginx/snippets, nginx/examples) with only their
+paths changed.
 
     proxy = nginx.start(read(EXAMPLES / "unix-backend.conf"), sockets=short_dir)
     assert proxy.get("/").status == 200        # `nginx` is the fixture made of NginxRunner
 
-What a test can rely on, in the spirit of conftest.py:
+What a test can rely on, besides what processes.StartedProcess promises:
 
 - The files are used as shipped. for_test() only moves what must move: /run/http_min/ to
   the test's socket directory, /run/nginx/ and /var/log/nginx/ and the pid file into the
@@ -24,13 +24,10 @@ What a test can rely on, in the spirit of conftest.py:
   with nginx's words and the numbered configuration. nginx runs in the foreground
   (-g 'daemon off;') as the leader of its own process group, with a master and worker
   processes as in production (the workers are what connect to the backends); it is ready
-  once it has written its pid file and a connection to it succeeds, polled against a
-  deadline.
+  once it has written its pid file and a connection to it succeeds.
 - A port taken between choosing it and nginx's bind() (another test running in parallel)
   is retried with another port; any other start-up failure fails the test.
-- Stopping is SIGQUIT (nginx's graceful stop: workers finish their requests), then the
-  whole process group is killed and the master reaped, so no worker survives a test; a
-  master that does not exit within the time limit is killed and the test fails.
+- Stopping is SIGQUIT (nginx's graceful stop: workers finish their requests).
 """
 
 from __future__ import annotations
@@ -39,17 +36,17 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 import pytest
 
-from conftest import (IO_TIMEOUT, READY_TIMEOUT, REPO_ROOT, RUN_TIMEOUT, STOP_TIMEOUT,
-                      _poll_until, _shorten, connect_to, status_text)
-from http_support import HttpConnection, Response, http_request, processes
+from .http import HttpConnection, Response, http_request
+from .processes import StartedProcess, processes
+from .programs import REPO_ROOT
+from .sockets import free_port
+from .timeouts import IO_TIMEOUT, READY_TIMEOUT, RUN_TIMEOUT
 
 SNIPPETS = REPO_ROOT / "nginx" / "snippets"
 EXAMPLES = REPO_ROOT / "nginx" / "examples"
@@ -90,15 +87,6 @@ def without_comments(text: str) -> str:
     """The configuration without its comments (none of the course's files has a # inside
     quotes)."""
     return "\n".join(line.partition("#")[0] for line in text.splitlines())
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now (nginx cannot be told to take
-    port 0 and say which port it got). Another process may take it before nginx binds it:
-    NginxRunner.start() then tries another."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # --------------------------------------------------------------------------------------
@@ -196,7 +184,7 @@ def for_test(text: str, prefix: NginxPrefix, *, port: int, sockets: str,
                  if re.search(r"(?<![\w.-])/(run|var|etc)/", line)]
     if leftovers:
         pytest.fail("production paths left in the configuration after rewriting it for the "
-                    "test (nginx_support.for_test must learn them):\n  "
+                    "test (course_support.nginx.for_test must learn them):\n  "
                     + "\n  ".join(leftovers), pytrace=False)
     return text
 
@@ -271,14 +259,16 @@ def _tail(path: str, size: int = 6000) -> str:
         return f"({error})\n"
 
 
-class Nginx:
-    """One running nginx (made by NginxRunner.start).
+class Nginx(StartedProcess):
+    """One running nginx (made by NginxRunner.start), a StartedProcess stopped with SIGQUIT.
 
     prefix   its NginxPrefix (logs, configuration)
     port     the TCP port it listens on, on 127.0.0.1 (None if it listens on none)
     address  "127.0.0.1:PORT", or its first `listen unix:` path as "unix:PATH"
     process  the master's subprocess.Popen
     """
+
+    stop_signal = signal.SIGQUIT  # nginx's graceful stop: workers finish their requests
 
     def __init__(self, prefix: NginxPrefix, text: str, port: Optional[int],
                  launcher: Sequence[str] = ()) -> None:
@@ -294,28 +284,13 @@ class Nginx:
                                          re.MULTILINE)
         self.port = port if re.search(r"^[ \t]*listen\s+127\.0\.0\.1:", everything,
                                       re.MULTILINE) else None
-        self.address = (f"127.0.0.1:{self.port}" if self.port is not None
-                        else f"unix:{self.unix_listeners[0]}")
-        self.command = [*launcher, nginx_binary(), "-p", prefix.directory + "/", "-c",
-                        prefix.conf, "-g", "daemon off;"]
-        self._output = tempfile.TemporaryFile(prefix="course-nginx-", dir="/tmp")
-        self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL,
-                                        stdout=self._output, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-        self._final_output = ""
-        self.stopped = False
-
-    def __repr__(self) -> str:
-        return f"<nginx {self.address} pid {self.process.pid}>"
+        address = (f"127.0.0.1:{self.port}" if self.port is not None
+                   else f"unix:{self.unix_listeners[0]}")
+        command = [*launcher, nginx_binary(), "-p", prefix.directory + "/", "-c", prefix.conf,
+                   "-g", "daemon off;"]
+        super().__init__("nginx", command, address=address)
 
     # What it said ----------------------------------------------------------------------
-
-    def output(self) -> str:
-        """What nginx wrote to its stdout and stderr (before it opened its error log)."""
-        if self._output.closed:
-            return self._final_output
-        size = os.fstat(self._output.fileno()).st_size
-        return os.pread(self._output.fileno(), size, 0).decode(errors="replace")
 
     def error_log(self) -> str:
         try:
@@ -331,31 +306,18 @@ class Nginx:
             return 0
 
     def describe(self) -> str:
-        return (f"{' '.join(self.command)} ({status_text(self.returncode)})\n"
-                f"--- its output ---\n{_shorten(self.output())}"
+        return (f"{super().describe()}\n"
                 f"--- the end of its error log ---\n{_tail(self.prefix.error_log)}"
                 f"--- end ---")
 
     # Its processes ---------------------------------------------------------------------
 
-    def _has_ended(self) -> bool:
-        """As Server._has_ended in conftest.py: the master is left unreaped, so its pid (and
-        process group id) cannot be reused while we may still signal it."""
-        if self.process.returncode is not None:
-            return True
+    def pid_file_written(self) -> bool:
+        """True once nginx has written its pid (it binds its listeners before that)."""
         try:
-            flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
-            return os.waitid(os.P_PID, self.process.pid, flags) is not None
-        except ChildProcessError:
-            self.process.poll()
-            return True
-
-    @property
-    def returncode(self) -> Optional[int]:
-        if not self._has_ended():
-            return None
-        self._reap()
-        return self.process.returncode
+            return read(Path(self.prefix.pid_file)).strip() == str(self.process.pid)
+        except FileNotFoundError:
+            return False
 
     def group(self) -> set[int]:
         """Live processes of its process group: the master and its workers."""
@@ -364,51 +326,11 @@ class Nginx:
     def worker_pids(self) -> set[int]:
         return processes(lambda info: info["ppid"] == self.process.pid)
 
-    def _reap(self) -> None:
-        if self.process.returncode is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            self.process.wait()
-
-    def stop(self, timeout: float = STOP_TIMEOUT) -> list[str]:
-        """SIGQUIT (graceful stop), then no process of its group may be left. Returns what
-        went wrong (a master that had to be killed, or exited with a non-zero status)."""
-        if self.stopped:
-            return []
-        self.stopped = True
-        problems = []
-        crashed_earlier = self._has_ended()
-        if not crashed_earlier:
-            os.kill(self.process.pid, signal.SIGQUIT)
-            if not _poll_until(self._has_ended, timeout, interval=0.01):
-                problems.append(f"nginx did not exit within {timeout} s of SIGQUIT, so it was "
-                                f"killed with SIGKILL.")
-        # The master is still unreaped here: its process group id cannot have been reused.
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.process.wait()
-        if not problems and self.process.returncode != 0:
-            when = "before the end of the test" if crashed_earlier else "after SIGQUIT"
-            problems.append(f"nginx ended {when} ({status_text(self.process.returncode)}).")
-        if problems:
-            problems[-1] += "\n" + self.describe()
-        self._final_output = self.output()
-        self._output.close()
-        return problems
-
     # Talking to it ---------------------------------------------------------------------
 
     def connection(self, timeout: float = IO_TIMEOUT) -> HttpConnection:
-        """A new raw HTTP connection to nginx (http_support.HttpConnection)."""
-        try:
-            return HttpConnection(connect_to(self.address, timeout))
-        except OSError as error:
-            pytest.fail(f"connecting to nginx at {self.address} failed: {error}\n"
-                        f"{self.describe()}", pytrace=False)
+        """A new raw HTTP connection to nginx (course_support.http.HttpConnection)."""
+        return HttpConnection(self.connect(timeout))
 
     def request(self, method: str, target: str, body: bytes = b"",
                 headers: Sequence[tuple[str, str]] = ()) -> Response:
@@ -454,47 +376,28 @@ class NginxRunner:
                                 + included_files(prefix), pytrace=False)
             nginx = Nginx(prefix, config, port)
             self.running.append(nginx)
-            if self._wait_until_ready(nginx):
+            if self.wait_until_ready(nginx):
                 return nginx
             # Only a port taken in the meantime is worth another try.
         pytest.fail(f"nginx could not bind a free port in {PORT_ATTEMPTS} tries.\n"
                     f"{nginx.describe()}", pytrace=False)
 
-    def _wait_until_ready(self, nginx: Nginx) -> bool:
+    def wait_until_ready(self, nginx: Nginx) -> bool:
         """True once nginx has written its pid file and accepts a connection; False if it
         exited because its port was taken; fails the test on any other end or delay."""
-        last_error: list[OSError] = []
-
-        def ready() -> Optional[str]:
-            if nginx._has_ended():
-                return "ended"
-            try:
-                if read(Path(nginx.prefix.pid_file)).strip() != str(nginx.process.pid):
-                    return None  # the listeners are bound before the pid file is written
-                connect_to(nginx.address, timeout=1.0).close()
-                return "ready"
-            except OSError as error:  # no pid file yet, ECONNREFUSED, ...
-                last_error[:] = [error]
-                return None
-
-        outcome = _poll_until(ready, READY_TIMEOUT)
-        if outcome == "ready":
+        outcome, error = nginx.accepting_or_ended(READY_TIMEOUT, first=nginx.pid_file_written)
+        if outcome == "accepting":
             return True
-        if outcome == "ended":
-            said = nginx.output() + nginx.error_log()
-            problems = nginx.stop()
-            taken = f"bind() to 127.0.0.1:{nginx.port} failed (98: Address already in use)"
-            if nginx.port is not None and taken in said:
-                return False
-            pytest.fail(f"nginx exited instead of starting.\n{nginx.describe()}\n"
-                        + "".join(problems), pytrace=False)
-        nginx.stop()
-        pytest.fail(f"nginx did not accept a connection on {nginx.address} within "
-                    f"{READY_TIMEOUT} s (last error: {last_error[0] if last_error else '-'})."
-                    f"\n{nginx.describe()}", pytrace=False)
+        said = nginx.output() + nginx.error_log()
+        nginx.finish()  # its exit status is no news: the failure below says what happened
+        taken = f"bind() to 127.0.0.1:{nginx.port} failed (98: Address already in use)"
+        if outcome == "ended" and nginx.port is not None and taken in said:
+            return False
+        why = ("exited instead of starting" if outcome == "ended" else
+               f"did not accept a connection on {nginx.address} within {READY_TIMEOUT} s "
+               f"(last error: {error})")
+        pytest.fail(f"nginx {why}.\n{nginx.describe()}", pytrace=False)
 
-    def stop_all(self) -> list[str]:
-        problems = []
-        for nginx in self.running:
-            problems += nginx.stop()
-        return problems
+    def finish_all(self) -> list[str]:
+        """Stops every nginx still running (StartedProcess.finish); returns what went wrong."""
+        return [problem for nginx in self.running for problem in nginx.finish()]

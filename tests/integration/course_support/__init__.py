@@ -1,0 +1,17 @@
+"""What the integration tests share, beside conftest.py's fixtures:
+
+timeouts    how long anything may take
+polling     poll_until / wait_until: waiting against a deadline, never a fixed sleep
+programs    where the built course programs are (COURSE_BIN_DIR), and whether they are built
+sockets     addresses in the course syntax, client connections
+processes   StartedProcess, "a process we started", and its Server; ServerStarter (behind
+            the start_server fixture); running one-shot programs; what /proc says
+http        raw HTTP/1.1 byte for byte, httpx clients, starting http_min
+activation  handing a program an already listening socket (systemd, fd:3)
+nginx       the real nginx on the course's configuration files
+uds         pytest fixtures: a server on a Unix socket and an httpx client over it, liftable
+            into another project (see ../README.md)
+
+conftest.py calls pytest.register_assert_rewrite("course_support") before importing any of
+it, so an assert in a helper shows the values that failed, as one in a test does.
+"""
