@@ -120,7 +120,7 @@ class Run:
 
 
 @dataclass
-class Plan:
+class Guesses:
     """Guesses for the progress line until the warm-up measures the real speeds."""
     fast_rate: float = 25000      # req/s of the floor and the C servers
     slow_rate: float = 5000       # of the Python ones, and nginx in front
@@ -141,7 +141,7 @@ class HttpSuite(Suite):
         self.connections = self.settings.connections
         self.probe = min(self.connections * 50, self.settings.requests)
         self.wrk_seconds = 1 if self.settings.quick else 3
-        self.guess = Plan()
+        self.guess = Guesses()
         for label in http_report.TITLES:
             for transport in http_report.TRANSPORTS:
                 self.targets.append(self._target(label, transport))
@@ -383,17 +383,9 @@ class HttpSuite(Suite):
         """One h2load run. h2load's -D (duration) mode can hang against some servers; -n
         cannot, but a server that stops answering still could, so the run has a deadline."""
         via = ["-B", f"unix:{target.unix_socket}"] if target.unix_socket else []
-        log = self.bench.scratch("h2load.out")
-        before = self.cpu_ticks(target)
-        status = self.bench.run_tool(["h2load", "--h1", *via, "-n", str(requests), "-c",
-                                      str(self.connections), target.url], log,
-                                     seconds=60 + requests // 1000)
-        ticks = self.cpu_ticks(target) - before
-        text = self.tool_output(log, status, f"h2load against {target.key}")
-        try:
-            result = parsing.parse_h2load(text)
-        except parsing.ParseError as error:
-            raise BenchError(f"could not read h2load's output: {error}\n{text}") from None
+        result, ticks, text = self.load(target, parsing.parse_h2load, seconds=60 + requests // 1000,
+                                        command=["h2load", "--h1", *via, "-n", str(requests),
+                                                 "-c", str(self.connections), target.url])
         if result.succeeded == 0:
             raise BenchError(f"no request to {target.key} succeeded\n{text}")
         if result.succeeded != result.total:
@@ -402,12 +394,22 @@ class HttpSuite(Suite):
                               f"{result.timed_out} timed out); CPU per request counts only those")
         return Run("h2load", target, result.succeeded, result.seconds, result.req_per_s, ticks, self.hz)
 
-    def tool_output(self, log, status, what):
+    def load(self, target, parse, seconds, command):
+        """Runs a load generator against target; returns what parse read from its output,
+        the CPU ticks the target's instances used meanwhile, and the output."""
+        tool, log = command[0], self.bench.scratch(f"{command[0]}.out")
+        before = self.cpu_ticks(target)
+        status = self.bench.run_tool(command, log, seconds=seconds)
+        ticks = self.cpu_ticks(target) - before
         with open(log, errors="replace") as file:
             text = file.read()
         if status != 0:
-            raise BenchError(f"{what} failed (status {status}):\n{processes.indented(text[-2000:])}")
-        return text
+            raise BenchError(f"{tool} against {target.key} failed (status {status}):\n"
+                             + processes.indented(text[-2000:]))
+        try:
+            return parse(text), ticks, text
+        except parsing.ParseError as error:
+            raise BenchError(f"could not read {tool}'s output: {error}\n{text}") from None
 
     def record(self, run, round_number, suite="http"):
         """One row of http.csv, written at once, so that an interrupted run keeps what it measured."""
@@ -439,17 +441,9 @@ class HttpSuite(Suite):
         agree on what they measure, or one of them measures itself."""
         self.console.line(f"  {target.key}: wrk for {self.wrk_seconds} s, then h2load for as many requests")
         self.bench.progress.step(f"http, check: wrk against {target.description}")
-        log = self.bench.scratch("wrk.out")
-        before = self.cpu_ticks(target)
-        status = self.bench.run_tool(["wrk", "-t1", "-c", str(self.connections), "-d",
-                                      f"{self.wrk_seconds}s", target.url], log,
-                                     seconds=self.wrk_seconds + 30)
-        ticks = self.cpu_ticks(target) - before
-        text = self.tool_output(log, status, f"wrk against {target.key}")
-        try:
-            result = parsing.parse_wrk(text)
-        except parsing.ParseError as error:
-            raise BenchError(f"could not read wrk's output: {error}\n{text}") from None
+        result, ticks, _ = self.load(target, parsing.parse_wrk, seconds=self.wrk_seconds + 30,
+                                     command=["wrk", "-t1", "-c", str(self.connections), "-d",
+                                              f"{self.wrk_seconds}s", target.url])
         for note in result.notes:
             self.console.line(f"  note: wrk: {note}")
         wrk = Run("wrk", target, result.requests, result.seconds, result.req_per_s, ticks, self.hz)
