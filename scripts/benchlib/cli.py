@@ -17,7 +17,7 @@ from . import machine
 from .console import Console, Progress, duration_text
 from .http_suite import HttpSuite
 from .markdown import one_level_down
-from .processes import BenchError
+from .processes import BenchError, indented
 from .raw_suite import RawSuite
 from .suite import Bench, Settings
 
@@ -123,11 +123,11 @@ def main(argv=None):
     bench = Bench(root, out, work, settings, console, progress, machine.Pinning.choose(), environ)
     started, failed, status = time.monotonic(), False, 0
     try:
+        facts = machine.machine_txt()
         with open(os.path.join(out, "machine.txt"), "w") as file:
-            file.write(machine.machine_txt())
+            file.write(facts)
         console.say(f"scripts/bench {args.suite}{' --quick' if args.quick else ''}: results in {out}")
-        with open(os.path.join(out, "machine.txt")) as file:
-            console.line(file.read().rstrip("\n").replace("\n", "\n  ").join(["  ", ""]))
+        console.line(indented(facts).rstrip("\n"))
         suites = []
         for suite_class in chosen:
             suite = suite_class(bench)
