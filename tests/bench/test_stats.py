@@ -100,6 +100,18 @@ class TimeLeft(unittest.TestCase):
         progress.skip(1)
         self.assertEqual((progress.count, progress.total, progress.left()), (1, 3, 6))
 
+    def test_on_a_terminal_the_status_is_one_line_rewritten_and_cleared_before_the_story(self):
+        class Terminal(io.StringIO):
+            def isatty(self):
+                return True
+        out, err = io.StringIO(), Terminal()
+        screen = console.Console(out=out, err=err)
+        screen.status("bench: [1/2] one")
+        screen.status("bench: [2/2] two")
+        screen.line("measured")
+        self.assertEqual(err.getvalue(), "\r\x1b[Kbench: [1/2] one\r\x1b[Kbench: [2/2] two\r\x1b[K")
+        self.assertEqual(out.getvalue(), "measured\n")
+
     def test_durations_read_as_minutes_and_seconds(self):
         self.assertEqual(console.duration_text(75.4), "1 min 15 s")
         self.assertEqual(console.duration_text(9), "9 s")
