@@ -208,17 +208,10 @@ class HttpSuite(Suite):
                          "fewer requests)")
             self.size_runs()
             self.replan()
-            csv_path = self.out("http.csv")
-            with open(csv_path, "w", newline="") as file:
+            with open(self.out("http.csv"), "w", newline="") as file:
                 csv.writer(file, lineterminator="\n").writerow(http_report.HTTP_HEADER)
             for round_number in range(1, settings.rounds + 1):
-                console.say(f"Round {round_number} of {settings.rounds}")
-                for target in stats.rotated(self.targets, round_number, settings.rounds):
-                    bench.progress.step(f"http, round {round_number} of {settings.rounds}: "
-                                        f"{target.description}")
-                    run = self.measure(target, target.requests)
-                    self.record(run, round_number)
-                    console.line(run.line(f"{round_number}/{settings.rounds}"))
+                self.measure_round(round_number)
             # Twice: on http_min, which is faster than either tool can load it from one core
             # (so each measures mostly itself), and on aiohttp, slower than both (so both
             # measure it).
@@ -228,15 +221,24 @@ class HttpSuite(Suite):
         finally:
             bench.stop_servers()
 
-        with open(csv_path, newline="") as file:
-            rows = list(csv.DictReader(file))
+        with open(self.out("http.csv"), newline="") as file:
+            text = http_report.http_markdown(list(csv.DictReader(file)), self.connections,
+                                             settings.rounds, str(bench.pinning), self.hz)
         with open(self.out("http.md"), "w") as md:
-            md.write(http_report.http_markdown(rows, self.connections, settings.rounds,
-                                               str(bench.pinning), self.hz))
+            md.write(text)
         console.say(f"Result (median of {settings.rounds} round(s)): {self.out('http.md')}")
-        with open(self.out("http.md")) as md:
-            text = md.read()
         console.line(text[text.index("| Server | Transport"):].rstrip("\n"))
+
+    def measure_round(self, round_number):
+        """Every target once, starting further along the list each round, so that drift in
+        the machine's speed touches every target alike."""
+        rounds = self.settings.rounds
+        self.console.say(f"Round {round_number} of {rounds}")
+        for target in stats.rotated(self.targets, round_number, rounds):
+            self.bench.progress.step(f"http, round {round_number} of {rounds}: {target.description}")
+            run = self.measure(target, target.requests)
+            self.record(run, round_number)
+            self.console.line(run.line(f"{round_number}/{rounds}"))
 
     def versions(self):
         def first_line(command):
