@@ -1,0 +1,95 @@
+"""benchlib's tables, from CSV files written by a real run (data/http_quick.csv,
+data/ipc_bench_quick.csv)."""
+import unittest
+
+from benchdata import rows
+
+from benchlib import http_report, raw_report
+
+
+class HttpTables(unittest.TestCase):
+    def setUp(self):
+        self.rows = rows("http_quick.csv")
+        self.text = http_report.http_markdown(self.rows, 32, 1, "pinned", 100)
+
+    def test_a_server_row_has_its_medians_and_its_ratios_to_the_floor(self):
+        # http_min over TCP: 17746.21 req/s, 12.00 µs; the floor over TCP: 20071.70, 11.00
+        self.assertIn("| http_min, 1 worker | TCP | 20000 | 17746 | 12.00 | 12.00–12.00 | 0.88 | 1.09× |",
+                      self.text)
+
+    def test_nginx_in_front_is_compared_with_the_floor_over_tcp_whatever_its_upstream(self):
+        # 9428.55 / 20071.70 and 31.54 / 11.00, not the floor over a Unix socket
+        self.assertIn("| nginx → http_min | Unix socket | 6976 | 9429 | 31.54 | 31.54–31.54 | 0.47 | 2.87× |",
+                      self.text)
+
+    def test_unix_against_tcp_divides_rates_one_way_and_cpu_the_other(self):
+        self.assertIn("| canned_http (the floor) | 1.35× | 1.69× |", self.text)
+
+    def test_the_wrk_check_says_how_far_apart_and_whether_that_is_agreement(self):
+        self.assertIn("| http_min, 1 worker | 14174 | 17182 | 18% | **no** |", self.text)
+        self.assertIn("| aiohttp | 4200 | 4405 | 5% | yes |", self.text)
+
+    def test_precision_comes_from_the_run_with_fewest_ticks(self):
+        self.assertEqual(http_report.least_ticks(self.rows, 100), 13)  # 6.50 µs x 20000
+
+    def test_the_medians_of_several_rounds(self):
+        more = self.rows + [dict(self.rows[0], round="2", req_per_s="30000", cpu_us_per_req="7.00"),
+                            dict(self.rows[0], round="3", req_per_s="10000", cpu_us_per_req="5.00")]
+        figures = http_report.Figures(more)
+        self.assertAlmostEqual(figures.rate[("canned_http", "uds")], 27140.87)
+        self.assertEqual(figures.cpu[("canned_http", "uds")], 6.5)
+        self.assertEqual(figures.cpu_range[("canned_http", "uds")], (5.0, 7.0))
+
+    def test_project_goals_are_not_part_of_the_results(self):
+        self.assertNotIn("goal", self.text.lower())
+
+
+class RawTables(unittest.TestCase):
+    def setUp(self):
+        self.rows = rows("ipc_bench_quick.csv")
+        self.text = raw_report.raw_markdown(self.rows)
+
+    def test_latency_rows_put_the_pair_and_its_ratio_first(self):
+        self.assertIn("| 16 B | median | 28.2 | 42.8 | 0.66 | 26.4 | 21.4 | 48.0 |", self.text)
+
+    def test_throughput_rows_name_the_buffer_size_asked_for(self):
+        self.assertIn("| 1 MiB | 4 MiB asked | 1377 | 802 | 1.72 | 1346 | 1558 | 932 |", self.text)
+        self.assertIn("| 4 KiB | default | 208 / 208 | 208 / 208 | 208 / 208 | 4096 / 684 | 4096 / 512 |",
+                      self.text)
+
+    def test_connections_have_no_socketpair_column(self):
+        self.assertIn("| set-ups per second | 7615 | 3187 | 2.39 | 8295 | 2610 |", self.text)
+
+    def test_a_transport_not_measured_is_said_and_left_out(self):
+        text = raw_report.raw_markdown([row for row in self.rows if row["transport"] != "tcp_ipv6"])
+        self.assertIn("TCP over ::1 was not measured", text)
+        self.assertNotIn("TCP ::1", text)
+
+    def test_sizes_read_in_binary_units(self):
+        self.assertEqual([raw_report.size_text(size) for size in (16, 4096, 65536, 1048576)],
+                         ["16 B", "4 KiB", "64 KiB", "1 MiB"])
+
+    def test_the_plot_has_one_column_per_transport_and_one_line_per_size(self):
+        fields, lines = raw_report.gnuplot_fields(self.rows, "data", "out.svg")
+        self.assertEqual(lines[0], 'size "UDS (path)" "UDS (abstract)" "socketpair" "TCP 127.0.0.1" "TCP ::1"')
+        self.assertEqual(lines[1], "16 28.25 26.4 21.45 42.83 48")
+        self.assertEqual((fields["smallest"], fields["largest"], fields["rounds"]), (16, 65536, 3))
+        self.assertEqual(fields["plot"].count("columnheader"), 5)
+
+
+class SockperfCheck(unittest.TestCase):
+    def test_twice_the_half_round_trip_against_ipc_bench_just_before(self):
+        main = raw_report.find_row(rows("ipc_bench_quick.csv"), "latency", "tcp_ipv4", 16,
+                                   "default", "median")
+        check = raw_report.SockperfCheck(16, main, just_before_us=41.56, half_rtt_p50_us=17.833)
+        self.assertEqual(check.table_row(), ["16 B", "42.83 µs", "41.56 µs", "17.833 µs",
+                                             "35.67 µs", "-14.2%", "yes"])
+        stats = {row[4]: row[5] for row in check.csv_rows()}
+        self.assertEqual(stats["sockperf_rtt_median"], "35.67")
+        self.assertEqual(stats["difference"], "-14.2")
+        self.assertEqual(stats["agree_within_15_percent"], "1")
+        self.assertTrue(all(len(row) == 10 for row in check.csv_rows()))
+
+
+if __name__ == "__main__":
+    unittest.main()
