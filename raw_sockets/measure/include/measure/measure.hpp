@@ -72,16 +72,16 @@ void pin_to_cpu(int cpu);
 // --- Measurements --------------------------------------------------------------------------
 //
 // Each takes an optional `stop`: the program's raw_sockets::StopSignals. Once SIGINT or
-// SIGTERM has requested a stop, the measurement throws std::runtime_error at its next round
-// trip, write or connection instead of running to its end, and unwinds: the destructors hang
-// up, kill and reap the server process, and remove the socket file. (Ctrl-C also reaches the
-// server, in the same process group, which just dies: the client's next send or recv fails.)
+// SIGTERM has requested a stop, the measurement throws std::runtime_error instead of running
+// to its end, and unwinds: the destructors hang up, kill and reap the server process, and
+// remove the socket file. (Ctrl-C also reaches the server, in the same process group, which
+// just dies: the client's next send or recv fails, with the same unwinding.)
 
 /// Round trips of one message: the client sends `size` bytes, the server (another process)
 /// reads all of them and sends them back, the client reads all of them. `warmup` round trips
 /// first, untimed, then `count` timed ones. Returns each timed round trip, in microseconds.
 /// On TCP both ends set TCP_NODELAY, so that Nagle's algorithm does not hold small messages.
-/// Ends early once `stop` is requested (see above).
+/// Stops before the next round trip once `stop` (if given) is requested.
 std::vector<double> time_round_trips(const Transport& transport, const Placement& placement,
                                      std::size_t size, int warmup, int count,
                                      const raw_sockets::StopSignals* stop = nullptr);
@@ -98,15 +98,16 @@ struct BulkResult {
 /// as much goes first, untimed. `buffer_request` > 0 asks for that SO_SNDBUF and SO_RCVBUF on
 /// both ends (Linux doubles the figure for its bookkeeping and caps it at
 /// net.core.wmem_max and rmem_max); 0 keeps the kernel's defaults, which TCP grows during a
-/// transfer (autotuning) and a setsockopt() switches off. Ends early once `stop` is requested.
+/// transfer (autotuning) and a setsockopt() switches off. Stops before the next write once
+/// `stop` (if given) is requested.
 BulkResult time_bulk_transfer(const Transport& transport, const Placement& placement,
                               std::size_t write_size, std::size_t total_bytes, int buffer_request,
                               const raw_sockets::StopSignals* stop = nullptr);
 
 /// Connection set-ups per second, one at a time: the client connects, the server accepts and
 /// closes, the client sees the end of stream and closes. `warmup` untimed first. Throws
-/// std::invalid_argument for a socketpair, which has no connecting to time. Ends early once
-/// `stop` is requested.
+/// std::invalid_argument for a socketpair, which has no connecting to time. Stops before the
+/// next connection once `stop` (if given) is requested.
 double time_connections(const Transport& transport, const Placement& placement, int warmup,
                         int count, const raw_sockets::StopSignals* stop = nullptr);
 
