@@ -20,7 +20,7 @@ namespace {
 using raw_sockets::Socket;
 using raw_sockets::StopSignals;
 
-//! [master]
+//! [start-worker]
 // Forks one worker; the child serves until told to stop and never returns.
 pid_t start_worker(std::vector<Socket>& listeners, const Config& config, StopSignals& stop,
                    std::FILE* log) {
@@ -38,11 +38,13 @@ pid_t start_worker(std::vector<Socket>& listeners, const Config& config, StopSig
     if (log != nullptr) std::fflush(log);
     ::_exit(status);  // the master's destructors (socket file removal) are not ours to run
 }
+//! [start-worker]
 
-// The master: keeps `count` workers running until a stop is requested, then stops them
-// and waits for each to finish its requests in flight.
 }  // namespace
 
+//! [master]
+// Keeps config.workers workers running until a stop is requested, then stops them and waits
+// for each to finish its requests in flight.
 void run_master(std::vector<Socket>& listeners, const Config& config, StopSignals& stop,
                 std::FILE* log) {
     std::vector<pid_t> workers;

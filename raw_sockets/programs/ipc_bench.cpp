@@ -31,9 +31,10 @@
 #include <string_view>
 #include <vector>
 
-#include "raw_sockets/measure.hpp"
+#include "measure/measure.hpp"
 #include "raw_sockets/raw_sockets.hpp"
 
+using namespace measure;
 using namespace raw_sockets;
 
 namespace {
@@ -149,17 +150,17 @@ std::string size_text(std::size_t bytes) {
 }
 
 // Between measurements, a Ctrl-C that came while nothing was in flight.
-void check_stop() {
-    if (stop_signal() != 0) throw std::runtime_error("interrupted");
+void check_stop(const StopSignals& stop) {
+    if (stop.requested()) throw std::runtime_error("interrupted");
 }
 
 void measure_latency(const Transport& transport, const Placement& cpus, const Counts& counts,
-                     Results& results, std::ostream& progress) {
+                     const StopSignals& stop, Results& results, std::ostream& progress) {
     progress << "  median round trip:";
     for (const std::size_t size : payload_sizes) {
-        check_stop();
-        const LatencySummary summary = summarize(
-            time_round_trips(transport, cpus, size, counts.warmup_trips, counts.round_trips));
+        check_stop(stop);
+        const LatencySummary summary = summarize(time_round_trips(
+            transport, cpus, size, counts.warmup_trips, counts.round_trips, &stop));
         results.add("latency", transport.name, size, "default", "median", "us", summary.median);
         results.add("latency", transport.name, size, "default", "p99", "us", summary.p99);
         results.add("latency", transport.name, size, "default", "max", "us", summary.max);
@@ -170,13 +171,14 @@ void measure_latency(const Transport& transport, const Placement& cpus, const Co
 }
 
 void measure_throughput(const Transport& transport, const Placement& cpus, const Counts& counts,
-                        Results& results, std::ostream& progress) {
+                        const StopSignals& stop, Results& results, std::ostream& progress) {
     for (const int request : {0, raised_buffer}) {
         const std::string buffer = request == 0 ? "default" : std::to_string(request);
         progress << "  MB/s, " << (request == 0 ? "default buffers:" : "4 MiB buffers asked:");
         for (const std::size_t size : write_sizes) {
-            check_stop();
-            const BulkResult bulk = time_bulk_transfer(transport, cpus, size, counts.bulk, request);
+            check_stop(stop);
+            const BulkResult bulk =
+                time_bulk_transfer(transport, cpus, size, counts.bulk, request, &stop);
             results.add("throughput", transport.name, size, buffer, "rate", "MB/s",
                         bulk.megabytes_per_second);
             results.add("throughput", transport.name, size, buffer, "sndbuf", "bytes",
@@ -191,10 +193,10 @@ void measure_throughput(const Transport& transport, const Placement& cpus, const
 }
 
 void measure_connect(const Transport& transport, const Placement& cpus, const Counts& counts,
-                     Results& results, std::ostream& progress) {
-    check_stop();
+                     const StopSignals& stop, Results& results, std::ostream& progress) {
+    check_stop(stop);
     const double rate =
-        time_connections(transport, cpus, counts.warmup_connects, counts.connections);
+        time_connections(transport, cpus, counts.warmup_connects, counts.connections, &stop);
     results.add("connect", transport.name, 0, "default", "rate", "conn/s", rate);
     progress << "  connect + accept + close: " << Results::number(rate, "conn/s") << " per s\n";
 }
@@ -209,33 +211,9 @@ int parse_rounds(std::string_view text) {
     return value;
 }
 
-int run(std::span<char*> args) {
-    Counts counts = full_counts;
-    int rounds = 0;  // 0: the default of full or quick counts
-    std::vector<std::string> tests{"latency", "throughput", "connect"};
-    std::string only_transport;  // empty: all of them
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string_view option = args[i];
-        const bool has_value = i + 1 < args.size();
-        if (option == "--quick") {
-            counts = quick_counts;
-        } else if (option == "--rounds" && has_value) {
-            rounds = parse_rounds(args[++i]);
-        } else if (option == "--only" && has_value) {
-            const std::string test = args[++i];
-            if (std::find(tests.begin(), tests.end(), test) == tests.end()) {
-                throw UsageError("--only takes latency, throughput or connect, not '" + test + "'");
-            }
-            tests = {test};
-        } else if (option == "--transport" && has_value) {
-            only_transport = args[++i];
-        } else {
-            throw UsageError("unknown option or missing value: '" + std::string(option) + "'");
-        }
-    }
-    if (rounds != 0) counts.rounds = rounds;
-
-    stop_on_signals();
+// Every test on every transport, round after round; the CSV on stdout at the end.
+void measure_all(const Counts& counts, const std::vector<std::string>& tests,
+                 const std::string& only_transport, const StopSignals& stop) {
     // Pinned to two different cores, client and server run at the same time, as they would
     // on a real machine, and the scheduler cannot move them between measurements. On one
     // core they would take turns, and every round trip would include a context switch.
@@ -273,41 +251,74 @@ int run(std::span<char*> args) {
                 std::ostringstream progress;
                 progress << "round " << round + 1 << '/' << counts.rounds << ' ' << test << ' '
                          << transport.name << '\n';
-                if (test == "latency") measure_latency(transport, cpus, counts, results, progress);
-                if (test == "throughput") {
-                    measure_throughput(transport, cpus, counts, results, progress);
+                if (test == "latency") {
+                    measure_latency(transport, cpus, counts, stop, results, progress);
                 }
-                if (test == "connect") measure_connect(transport, cpus, counts, results, progress);
+                if (test == "throughput") {
+                    measure_throughput(transport, cpus, counts, stop, results, progress);
+                }
+                if (test == "connect") {
+                    measure_connect(transport, cpus, counts, stop, results, progress);
+                }
                 std::cerr << progress.str() << std::flush;
             }
         }
     }
     results.print_csv(std::cout);
-    return 0;
+}
+
+// Sets `stopped_by` to the SIGINT or SIGTERM that stopped the run, if one did.
+int run(std::span<char*> args, int& stopped_by) {
+    Counts counts = full_counts;
+    int rounds = 0;  // 0: the default of full or quick counts
+    std::vector<std::string> tests{"latency", "throughput", "connect"};
+    std::string only_transport;  // empty: all of them
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string_view option = args[i];
+        const bool has_value = i + 1 < args.size();
+        if (option == "--quick") {
+            counts = quick_counts;
+        } else if (option == "--rounds" && has_value) {
+            rounds = parse_rounds(args[++i]);
+        } else if (option == "--only" && has_value) {
+            const std::string test = args[++i];
+            if (std::find(tests.begin(), tests.end(), test) == tests.end()) {
+                throw UsageError("--only takes latency, throughput or connect, not '" + test + "'");
+            }
+            tests = {test};
+        } else if (option == "--transport" && has_value) {
+            only_transport = args[++i];
+        } else {
+            throw UsageError("unknown option or missing value: '" + std::string(option) + "'");
+        }
+    }
+    if (rounds != 0) counts.rounds = rounds;
+
+    const StopSignals stop;
+    try {
+        measure_all(counts, tests, only_transport, stop);
+    } catch (const std::exception&) {
+        // Stopped by a signal: whatever failed did so because the run was cut short. By now
+        // the destructors have reaped the servers and removed the files.
+        if (!stop.requested()) throw;
+        std::cerr << "ipc_bench: stopped by signal " << stop.signal_number() << "; no results"
+                  << std::endl;
+    }
+    stopped_by = stop.signal_number();
+    return stopped_by == 0 ? 0 : 128 + stopped_by;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    const int status = run_program(argc, argv, usage, [](std::span<char*> args) {
-        try {
-            return run(args);
-        } catch (const UsageError&) {
-            throw;
-        } catch (const std::exception&) {
-            // Stopped by a signal: whatever failed did so because its server was killed.
-            // By now the destructors have reaped the servers and removed the files.
-            if (stop_signal() == 0) throw;
-            std::cerr << "ipc_bench: stopped by signal " << stop_signal() << "; no results"
-                      << std::endl;
-            return 128 + stop_signal();
-        }
-    });
-    if (stop_signal() != 0) {
+    int stopped_by = 0;
+    const int status = run_program(
+        argc, argv, usage, [&stopped_by](std::span<char*> args) { return run(args, stopped_by); });
+    if (stopped_by != 0) {
         // Everything is cleaned up: now die of the signal, rather than exit with a status, so
         // that a shell script running us knows the user interrupted and stops as well.
-        std::signal(stop_signal(), SIG_DFL);
-        std::raise(stop_signal());
+        std::signal(stopped_by, SIG_DFL);
+        std::raise(stopped_by);
     }
     return status;
 }

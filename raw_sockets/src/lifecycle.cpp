@@ -16,15 +16,15 @@ namespace raw_sockets {
 namespace {
 
 // Shared with the signal handler, hence plain globals of the types a handler may touch.
-volatile sig_atomic_t stop_requested = 0;
+volatile sig_atomic_t stop_requested = 0;  // the signal's number, 0 until one comes
 int stop_pipe[2] = {-1, -1};
 bool installed = false;
 struct sigaction previous_int {
 }, previous_term{};
 
-void on_stop_signal(int) {
+void on_stop_signal(int number) {
     const int saved = errno;  // a handler must not disturb the errno of the code it interrupted
-    stop_requested = 1;
+    stop_requested = number;
     const char byte = 1;
     [[maybe_unused]] const ssize_t ignored = ::write(stop_pipe[1], &byte, 1);
     errno = saved;
@@ -70,6 +70,10 @@ void StopSignals::renew_after_fork() {
 
 bool StopSignals::requested() const noexcept {
     return stop_requested != 0;
+}
+
+int StopSignals::signal_number() const noexcept {
+    return stop_requested;
 }
 
 int StopSignals::event_fd() const noexcept {

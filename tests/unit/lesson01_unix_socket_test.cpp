@@ -753,8 +753,10 @@ TEST(StopSignals, SigtermEndsTheWait) {
     const Socket listener = raw_sockets::listen_on(Address::parse(dir.unix_address("s")));
     const raw_sockets::StopSignals stop;
     EXPECT_FALSE(stop.requested());
+    EXPECT_EQ(stop.signal_number(), 0);
     ASSERT_EQ(::raise(SIGTERM), 0);
     EXPECT_TRUE(stop.requested());
+    EXPECT_EQ(stop.signal_number(), SIGTERM);
     // No client is waiting, so only the stop request can end this wait.
     EXPECT_FALSE(stop.wait_readable(listener));
 }
@@ -765,6 +767,7 @@ TEST(StopSignals, SigintEndsTheWaitToo) {
     const raw_sockets::StopSignals stop;
     ASSERT_EQ(::raise(SIGINT), 0);
     EXPECT_TRUE(stop.requested());
+    EXPECT_EQ(stop.signal_number(), SIGINT);
     EXPECT_FALSE(stop.wait_readable(listener));
 }
 

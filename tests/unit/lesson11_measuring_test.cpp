@@ -16,14 +16,15 @@
 #include <thread>
 #include <vector>
 
-#include "raw_sockets/measure.hpp"
+#include "measure/measure.hpp"
+#include "raw_sockets/lifecycle.hpp"
 #include "test_support.hpp"
 
 namespace {
 
-using raw_sockets::median;
-using raw_sockets::percentile;
-using raw_sockets::Transport;
+using measure::median;
+using measure::percentile;
+using measure::Transport;
 
 // 1, 2, ..., n, given in descending order so that a function that forgets to sort fails.
 std::vector<double> one_to(int n) {
@@ -92,20 +93,20 @@ TEST(Summarize, P99AndMaxSeeTheTailThatTheMedianHides) {
     // 1000 round trips, 10 of them slow: exactly the 1% that p99 does not have to cover.
     std::vector<double> samples(990, 10.0);
     samples.insert(samples.end(), 10, 1000.0);
-    raw_sockets::LatencySummary summary = raw_sockets::summarize(samples);
+    measure::LatencySummary summary = measure::summarize(samples);
     EXPECT_EQ(summary.median, 10);
     EXPECT_EQ(summary.p99, 10);
     EXPECT_EQ(summary.max, 1000);
     EXPECT_EQ(summary.count, 1000u);
     // One more slow one and they are more than 1%: p99 now shows it.
     samples[0] = 1000.0;
-    summary = raw_sockets::summarize(samples);
+    summary = measure::summarize(samples);
     EXPECT_EQ(summary.median, 10);
     EXPECT_EQ(summary.p99, 1000);
 }
 
 TEST(Placement, IsTwoDifferentAllowedCpusOrNone) {
-    const raw_sockets::Placement cpus = raw_sockets::choose_cpus();
+    const measure::Placement cpus = measure::choose_cpus();
     cpu_set_t allowed;
     CPU_ZERO(&allowed);
     ASSERT_EQ(::sched_getaffinity(0, sizeof allowed, &allowed), 0);
@@ -137,7 +138,7 @@ TEST(Measure, RoundTripsGiveOnePositiveTimePerTimedRoundTrip) {
         SCOPED_TRACE(transport.name);
         for (const std::size_t size : {std::size_t{16}, std::size_t{64 * 1024}}) {
             const std::vector<double> micros =
-                raw_sockets::time_round_trips(transport, {}, size, 3, 20);
+                measure::time_round_trips(transport, {}, size, 3, 20);
             ASSERT_EQ(micros.size(), 20u) << size << " bytes";
             for (const double time : micros) EXPECT_GT(time, 0) << size << " bytes";
         }
@@ -152,15 +153,15 @@ TEST(Measure, BulkTransferGivesARateAndTheBuffersTheKernelGave) {
     constexpr int asked = 64 * 1024;  // below net.core.wmem_max and rmem_max on any Linux
     for (const Transport& transport : local_transports(dir)) {
         SCOPED_TRACE(transport.name);
-        const raw_sockets::BulkResult plain =
-            raw_sockets::time_bulk_transfer(transport, {}, 4096, 1024 * 1024, 0);
+        const measure::BulkResult plain =
+            measure::time_bulk_transfer(transport, {}, 4096, 1024 * 1024, 0);
         EXPECT_GT(plain.megabytes_per_second, 0);
         EXPECT_GT(plain.send_buffer, 0);
         EXPECT_GT(plain.receive_buffer, 0);
         // Linux doubles what setsockopt() asks for (half is for its own bookkeeping) and
         // getsockopt() reports the doubled figure, on both ends.
-        const raw_sockets::BulkResult raised =
-            raw_sockets::time_bulk_transfer(transport, {}, 1024, 256 * 1024, asked);
+        const measure::BulkResult raised =
+            measure::time_bulk_transfer(transport, {}, 1024, 256 * 1024, asked);
         EXPECT_GT(raised.megabytes_per_second, 0);
         EXPECT_EQ(raised.send_buffer, 2 * asked);
         EXPECT_EQ(raised.receive_buffer, 2 * asked);
@@ -173,25 +174,24 @@ TEST(Measure, ConnectionSetUpsGiveAPositiveRate) {
     const test_support::TempDir dir;
     const Transport path{"unix_path", dir.unix_address("bench.sock")};
     const Transport abstract{"unix_abstract", "unix:@rs-measure-" + std::to_string(::getpid())};
-    EXPECT_GT(raw_sockets::time_connections(path, {}, 2, 20), 0);
-    EXPECT_GT(raw_sockets::time_connections(abstract, {}, 2, 20), 0);
+    EXPECT_GT(measure::time_connections(path, {}, 2, 20), 0);
+    EXPECT_GT(measure::time_connections(abstract, {}, 2, 20), 0);
     EXPECT_TRUE(no_children_left());
     EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
-    EXPECT_THROW(raw_sockets::time_connections({"socketpair", ""}, {}, 2, 20),
-                 std::invalid_argument);
+    EXPECT_THROW(measure::time_connections({"socketpair", ""}, {}, 2, 20), std::invalid_argument);
 }
 
 TEST(Measure, ASetUpThatFailsLeavesNoServerBehind) {
     const Transport nowhere{"unix_path", "unix:/nonexistent-rs-dir/bench.sock"};
-    EXPECT_THROW(raw_sockets::time_round_trips(nowhere, {}, 16, 1, 1), std::exception);
+    EXPECT_THROW(measure::time_round_trips(nowhere, {}, 16, 1, 1), std::exception);
     EXPECT_TRUE(no_children_left());
 }
 
 TEST(Measure, SigtermStopsAMeasurementInFlightAndLeavesNothingBehind) {
-    // In a child process, since stop_on_signals() changes the process's signal handlers.
+    // In a child process, since StopSignals changes the process's signal handlers.
     test_support::Child child([] {
         const test_support::TempDir dir;
-        raw_sockets::stop_on_signals();
+        const raw_sockets::StopSignals stop;
         std::thread signaller([] {
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
             ::kill(::getpid(), SIGTERM);
@@ -200,14 +200,14 @@ TEST(Measure, SigtermStopsAMeasurementInFlightAndLeavesNothingBehind) {
         const auto start = std::chrono::steady_clock::now();
         try {
             // Ten million round trips would take minutes; the signal must cut them short.
-            raw_sockets::time_round_trips({"unix_path", dir.unix_address("s")}, {}, 16, 0,
-                                          10'000'000);
+            measure::time_round_trips({"unix_path", dir.unix_address("s")}, {}, 16, 0, 10'000'000,
+                                      &stop);
             report = "the measurement ran to its end";
         } catch (const std::exception&) {
         }
         signaller.join();
         const auto took = std::chrono::steady_clock::now() - start;
-        if (raw_sockets::stop_signal() != SIGTERM) report += " stop_signal() is not SIGTERM;";
+        if (stop.signal_number() != SIGTERM) report += " the stop was not SIGTERM's;";
         if (took > std::chrono::seconds(3)) report += " it took more than 3 s to stop;";
         if (!no_children_left()) report += " a server process is left;";
         if (!std::filesystem::is_empty(dir.path())) report += " a socket file is left;";

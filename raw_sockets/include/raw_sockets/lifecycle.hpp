@@ -31,6 +31,9 @@ class StopSignals {
 
     /// True once SIGINT or SIGTERM has arrived.
     bool requested() const noexcept;
+    /// The signal that requested the stop (the last, if both came), or 0: for a program that
+    /// cleans up and then dies of it, so that a shell running it knows it was interrupted.
+    int signal_number() const noexcept;
     /// A descriptor that becomes readable when a stop is requested (for poll/epoll loops).
     int event_fd() const noexcept;
     /// Waits until `socket` is readable (for a listener: a client is waiting) and returns

@@ -2,7 +2,7 @@
 // side with a monotonic clock. The server is a child process, not a thread: two processes
 // are what a real client and server are, and a crash or a hang of one cannot hide in the
 // other's address space.
-#include "raw_sockets/measure.hpp"
+#include "measure/measure.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -14,11 +14,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -32,7 +30,20 @@
 #include "raw_sockets/lifecycle.hpp"
 #include "raw_sockets/socket.hpp"
 
-namespace raw_sockets {
+namespace measure {
+
+// The socket library, which this measures.
+using raw_sockets::accept_connection;
+using raw_sockets::Address;
+using raw_sockets::connect_to;
+using raw_sockets::listen_on;
+using raw_sockets::local_address;
+using raw_sockets::ProtocolError;
+using raw_sockets::Socket;
+using raw_sockets::socket_pair;
+using raw_sockets::SocketFileCleanup;
+using raw_sockets::StopSignals;
+using raw_sockets::throw_errno;
 
 // --- Statistics --------------------------------------------------------------------------
 
@@ -86,38 +97,6 @@ void pin_to_cpu(int cpu) {
     }
 }
 
-// --- Stopping ----------------------------------------------------------------------------
-
-namespace {
-
-// Shared with the signal handler, hence types a handler may touch.
-volatile std::sig_atomic_t received_signal = 0;
-std::atomic<pid_t> server_in_flight{0};  // the server process of the measurement under way
-static_assert(std::atomic<pid_t>::is_always_lock_free);
-
-void on_stop_signal(int number) {
-    const int saved = errno;
-    received_signal = number;
-    // kill() is async-signal-safe. With its server gone, the client's next send or recv
-    // fails at once, and the measurement unwinds instead of running to its end.
-    if (const pid_t server = server_in_flight.load(); server > 0) ::kill(server, SIGKILL);
-    errno = saved;
-}
-
-}  // namespace
-
-void stop_on_signals() {
-    struct sigaction action {};
-    action.sa_handler = on_stop_signal;
-    sigemptyset(&action.sa_mask);
-    ::sigaction(SIGINT, &action, nullptr);
-    ::sigaction(SIGTERM, &action, nullptr);
-}
-
-int stop_signal() noexcept {
-    return received_signal;
-}
-
 // --- The two processes -------------------------------------------------------------------
 
 namespace {
@@ -126,6 +105,13 @@ using Clock = std::chrono::steady_clock;  // monotonic: never jumps when the wal
 
 double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Between two timed steps: a stop request ends the measurement. Reading a flag costs a few
+// nanoseconds, nothing next to a round trip; polling the stop descriptor would add a system
+// call to every one.
+void check_stop(const StopSignals* stop) {
+    if (stop != nullptr && stop->requested()) throw std::runtime_error("stopped by a signal");
 }
 
 // A forked child that runs `body` on the server's CPU and exits. Killed (if need be) and
@@ -137,7 +123,6 @@ class ServerProcess {
         pid_ = ::fork();
         if (pid_ < 0) throw_errno("fork", "server");
         if (pid_ == 0) run_child(parent, cpu, body);  // never returns
-        server_in_flight = pid_;
     }
     ~ServerProcess() {
         if (pid_ <= 0) return;
@@ -161,7 +146,7 @@ class ServerProcess {
   private:
     [[noreturn]] static void run_child(pid_t parent, int cpu, const std::function<void()>& body) {
         // Ctrl-C reaches the whole process group: the server just dies, and the client
-        // (which handles it) notices and cleans up for both.
+        // (whose StopSignals the child inherited, and must not keep) cleans up for both.
         ::signal(SIGINT, SIG_DFL);
         ::signal(SIGTERM, SIG_DFL);
         // And if the client dies however it dies, even by SIGKILL, the kernel ends us too.
@@ -182,9 +167,6 @@ class ServerProcess {
     }
 
     int reap() {
-        // Forgotten first: once reaped, the number may go to another process, which the
-        // signal handler must never kill. (Here the server is ending or killed already.)
-        server_in_flight = 0;
         int status = 0;
         while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
         }
@@ -288,7 +270,8 @@ std::span<const std::byte> first(const std::vector<std::byte>& data, std::size_t
 // --- Measurements ------------------------------------------------------------------------
 
 std::vector<double> time_round_trips(const Transport& transport, const Placement& placement,
-                                     std::size_t size, int warmup, int count) {
+                                     std::size_t size, int warmup, int count,
+                                     const StopSignals* stop) {
     ServedConnection connection(transport, placement, 0, [size](Socket& server) {
         std::vector<std::byte> message(size);
         // Whole messages: read all `size` bytes, then answer, until the client hangs up.
@@ -302,6 +285,7 @@ std::vector<double> time_round_trips(const Transport& transport, const Placement
     // leave their idle states; the first few round trips are slow for reasons that are not
     // the transport's.
     for (int i = 0; i < warmup + count; ++i) {
+        check_stop(stop);
         const Clock::time_point start = Clock::now();
         client.send_all(message);
         if (!client.recv_exact(message)) throw ProtocolError("the echo server hung up");
@@ -312,7 +296,8 @@ std::vector<double> time_round_trips(const Transport& transport, const Placement
 }
 
 BulkResult time_bulk_transfer(const Transport& transport, const Placement& placement,
-                              std::size_t write_size, std::size_t total_bytes, int buffer_request) {
+                              std::size_t write_size, std::size_t total_bytes, int buffer_request,
+                              const StopSignals* stop) {
     const std::size_t warmup_bytes = std::max(write_size, total_bytes / 8);
     ServedConnection connection(transport, placement, buffer_request, [&](Socket& server) {
         std::vector<std::byte> buffer(write_size);
@@ -333,6 +318,7 @@ BulkResult time_bulk_transfer(const Transport& transport, const Placement& place
     std::int32_t receive_buffer = 0;
     auto transfer = [&](std::size_t bytes) {
         for (std::size_t sent = 0; sent < bytes; sent += write_size) {
+            check_stop(stop);
             client.send_all(first(data, bytes - sent));
         }
         // Done when the last byte is in the receiver's hands, not when the last send()
@@ -354,7 +340,7 @@ BulkResult time_bulk_transfer(const Transport& transport, const Placement& place
 }
 
 double time_connections(const Transport& transport, const Placement& placement, int warmup,
-                        int count) {
+                        int count, const StopSignals* stop) {
     if (transport.address.empty()) {
         throw std::invalid_argument("a socketpair is born connected: no set-up to time");
     }
@@ -368,6 +354,7 @@ double time_connections(const Transport& transport, const Placement& placement, 
     });
     listener.close();
     auto connect_once = [&] {
+        check_stop(stop);
         Socket client = connect_to(where);
         // connect() may return while the connection only waits in the accept queue; the
         // end of stream proves the server accepted and closed it, so connections are timed
@@ -383,4 +370,4 @@ double time_connections(const Transport& transport, const Placement& placement, 
     return count / seconds;
 }
 
-}  // namespace raw_sockets
+}  // namespace measure

@@ -5,13 +5,19 @@
 /// Each measurement forks a server process, connects to it over one Transport, and times the
 /// client's side. Two processes, as a real client and server would be, so that the figures
 /// include the kernel waking the other side, which one process talking to itself would not.
+///
+/// A library of its own (CMake target `course_measure`), apart from raw_sockets: statistics,
+/// CPU pinning and a fork harness are what a benchmark needs, not what a socket program does.
 #pragma once
 
 #include <cstddef>
 #include <string>
 #include <vector>
 
-namespace raw_sockets {
+#include "raw_sockets/lifecycle.hpp"
+
+/// Chapter 11's measurements of raw_sockets, for ipc_bench and the chapter's tests.
+namespace measure {
 
 // --- Statistics --------------------------------------------------------------------------
 
@@ -64,13 +70,21 @@ Placement choose_cpus();
 void pin_to_cpu(int cpu);
 
 // --- Measurements --------------------------------------------------------------------------
+//
+// Each takes an optional `stop`: the program's raw_sockets::StopSignals. Once SIGINT or
+// SIGTERM has requested a stop, the measurement throws std::runtime_error instead of running
+// to its end, and unwinds: the destructors hang up, kill and reap the server process, and
+// remove the socket file. (Ctrl-C also reaches the server, in the same process group, which
+// just dies: the client's next send or recv fails, with the same unwinding.)
 
 /// Round trips of one message: the client sends `size` bytes, the server (another process)
 /// reads all of them and sends them back, the client reads all of them. `warmup` round trips
 /// first, untimed, then `count` timed ones. Returns each timed round trip, in microseconds.
 /// On TCP both ends set TCP_NODELAY, so that Nagle's algorithm does not hold small messages.
+/// Stops before the next round trip once `stop` (if given) is requested.
 std::vector<double> time_round_trips(const Transport& transport, const Placement& placement,
-                                     std::size_t size, int warmup, int count);
+                                     std::size_t size, int warmup, int count,
+                                     const raw_sockets::StopSignals* stop = nullptr);
 
 /// What time_bulk_transfer() measured.
 struct BulkResult {
@@ -84,25 +98,17 @@ struct BulkResult {
 /// as much goes first, untimed. `buffer_request` > 0 asks for that SO_SNDBUF and SO_RCVBUF on
 /// both ends (Linux doubles the figure for its bookkeeping and caps it at
 /// net.core.wmem_max and rmem_max); 0 keeps the kernel's defaults, which TCP grows during a
-/// transfer (autotuning) and a setsockopt() switches off.
+/// transfer (autotuning) and a setsockopt() switches off. Stops before the next write once
+/// `stop` (if given) is requested.
 BulkResult time_bulk_transfer(const Transport& transport, const Placement& placement,
-                              std::size_t write_size, std::size_t total_bytes, int buffer_request);
+                              std::size_t write_size, std::size_t total_bytes, int buffer_request,
+                              const raw_sockets::StopSignals* stop = nullptr);
 
 /// Connection set-ups per second, one at a time: the client connects, the server accepts and
 /// closes, the client sees the end of stream and closes. `warmup` untimed first. Throws
-/// std::invalid_argument for a socketpair, which has no connecting to time.
+/// std::invalid_argument for a socketpair, which has no connecting to time. Stops before the
+/// next connection once `stop` (if given) is requested.
 double time_connections(const Transport& transport, const Placement& placement, int warmup,
-                        int count);
+                        int count, const raw_sockets::StopSignals* stop = nullptr);
 
-// --- Stopping ------------------------------------------------------------------------------
-
-/// For a benchmark's main(): from now on SIGINT and SIGTERM kill the server process of the
-/// measurement in progress, so that it fails at once instead of running to its end, and are
-/// remembered for stop_signal(). The program then unwinds normally: destructors remove the
-/// socket files and reap the servers.
-void stop_on_signals();
-
-/// The SIGINT or SIGTERM that arrived since stop_on_signals(), or 0.
-int stop_signal() noexcept;
-
-}  // namespace raw_sockets
+}  // namespace measure
