@@ -6,6 +6,7 @@
 #include "raw_sockets/credentials.hpp"
 #include "raw_sockets/descriptors.hpp"
 #include "raw_sockets/echo.hpp"
+#include "raw_sockets/epoll.hpp"
 #include "raw_sockets/error.hpp"
 #include "raw_sockets/fd.hpp"
 #include "raw_sockets/framing.hpp"
