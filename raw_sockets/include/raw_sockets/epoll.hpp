@@ -11,7 +11,7 @@
 
 namespace raw_sockets {
 
-//! [epoll]
+// [epoll]
 /// An epoll instance (epoll(7)): the kernel keeps the list of descriptors a loop watches,
 /// and wait() returns only the ones that are ready.
 ///
@@ -48,6 +48,6 @@ class Epoll {
 
     Fd fd_;
 };
-//! [epoll]
+// [epoll]
 
 }  // namespace raw_sockets

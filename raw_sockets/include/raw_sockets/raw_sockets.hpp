@@ -12,5 +12,6 @@
 #include "raw_sockets/framing.hpp"
 #include "raw_sockets/lifecycle.hpp"
 #include "raw_sockets/program.hpp"
+#include "raw_sockets/serving.hpp"
 #include "raw_sockets/socket.hpp"
 #include "raw_sockets/socket_path.hpp"
