@@ -21,7 +21,9 @@
 #include "http_min/response.hpp"
 #include "http_min/routes.hpp"
 #include "raw_sockets/credentials.hpp"
+#include "raw_sockets/epoll.hpp"
 #include "raw_sockets/error.hpp"
+#include "raw_sockets/serving.hpp"
 
 namespace http_min {
 
@@ -39,10 +41,11 @@ constexpr std::size_t read_chunk = 64 * 1024;
 // or grown first): smaller reads would cost more system calls for the same bytes.
 constexpr std::size_t min_read_space = 16 * 1024;
 
-// Received bytes not yet answered: bytes_[start_, end_). A read goes straight into the free
-// space after end_, and an answered request only moves start_: nothing is zero-filled or
-// moved per request (std::string::resize before each read would zero 64 KiB every time,
-// and erase() would move the pipelined rest).
+// Received bytes not yet answered: bytes_[start_, end_). What the start offset buys: a read
+// goes straight into the free space after end_, and an answered request only moves start_,
+// so nothing is zero-filled, moved or allocated per request. (A plain std::string would
+// need resize() before each read, zeroing 64 KiB every time, and erase() after each request,
+// moving the pipelined rest.)
 class InputBuffer {
   public:
     InputBuffer() : bytes_(read_chunk, '\0') {}
@@ -76,6 +79,38 @@ class InputBuffer {
     std::size_t end_ = 0;
 };
 
+// Edge-triggered interest (EPOLLET) in one connection, and its bookkeeping. What it buys: no
+// epoll_ctl per request. Level-triggered epoll reports a socket at every epoll_wait while
+// bytes wait; edge-triggered reports each change once, so in the common request-response
+// cycle the interest never changes and a keep-alive request costs one recv and one send.
+// The price: work left undone when reading or sending stops early (bytes left in the
+// socket, output the peer could not take) is announced by no new edge, so the connection
+// must be re-armed: EPOLL_CTL_MOD makes epoll report its present state once more.
+class EdgeTriggered {
+  public:
+    /// What a new connection is registered with.
+    static constexpr std::uint32_t initial = EPOLLIN | EPOLLRDHUP | EPOLLET;
+
+    /// A read starts: the edge that announced it is used up.
+    void reading() { unread_ = false; }
+    /// Reading stopped with bytes possibly left in the socket.
+    void stopped_reading_early() { unread_ = true; }
+    /// After an event: `wanted` is what the connection needs now (EPOLLIN, EPOLLOUT...).
+    /// Calls epoll_ctl only when that changed, or to re-arm after work left undone.
+    void settle(raw_sockets::Epoll& epoll, int fd, std::uint32_t wanted) {
+        wanted |= EPOLLET;
+        const bool left_undone = unread_ || (wanted & EPOLLOUT) != 0;
+        if (wanted != watched_ || left_undone) {
+            epoll.modify(fd, wanted);
+            watched_ = wanted;
+        }
+    }
+
+  private:
+    std::uint32_t watched_ = initial;  // what epoll is watching for
+    bool unread_ = false;  // reading stopped with bytes maybe left that no new edge announces
+};
+
 struct Connection {
     Socket socket;
     Peer peer;
@@ -88,8 +123,7 @@ struct Connection {
     raw_sockets::Fd file;        // a static file body to send after `out` (sendfile)
     off_t file_offset = 0;
     std::uint64_t file_left = 0;
-    std::uint32_t watched = EPOLLIN | EPOLLRDHUP | EPOLLET;  // what epoll is watching for
-    bool unread = false;  // reading stopped with bytes maybe left that no new edge will announce
+    EdgeTriggered interest;
     Clock::time_point request_started{};  // first byte of the current request; {} if none
 
     Connection(Socket s, Peer p) : socket(std::move(s)), peer(std::move(p)) {
@@ -128,28 +162,18 @@ class Worker {
             files_.emplace(*config.root);
             site_.files = &*files_;
         }
-        epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
-        if (!epoll_) raw_sockets::throw_errno("epoll_create1", "http_min");
-        watch(stop_.event_fd(), EPOLLIN);
-        for (Socket& listener : listeners_) {
-            raw_sockets::set_nonblocking(listener);
-            // EPOLLEXCLUSIVE: of the workers waiting on this listener, one is woken per
-            // connection, not all of them (no thundering herd).
-            watch(listener.native_handle(), EPOLLIN | EPOLLEXCLUSIVE);
-        }
+        epoll_.add(stop_.event_fd(), EPOLLIN);
+        for (Socket& listener : listeners_) raw_sockets::set_nonblocking(listener);
+        watch_listeners();
     }
 
     void run() {
         std::array<epoll_event, 128> ready;
         while (!stopping_ || !connections_.empty()) {
             // Wake at least once a second to enforce the request timeout.
-            const int count = ::epoll_wait(epoll_.get(), ready.data(), ready.size(), 1000);
-            if (count < 0) {
-                if (errno == EINTR) continue;
-                raw_sockets::throw_errno("epoll_wait", "http_min");
-            }
+            const auto events = epoll_.wait(ready, 1000);  // a signal: no events
             now_ = Clock::now();
-            for (const epoll_event& event : std::span(ready).first(count)) dispatch(event);
+            for (const epoll_event& event : events) dispatch(event);
             if (log_ != nullptr) std::fflush(log_);
             // The sweep visits every connection: under load, once per batch would cost more
             // than the requests themselves. A tenth of a second is precise enough.
@@ -161,18 +185,6 @@ class Worker {
     }
 
   private:
-    void watch(int fd, std::uint32_t events) {
-        epoll_event event{.events = events, .data = {.fd = fd}};
-        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event) != 0) {
-            raw_sockets::throw_errno("epoll_ctl", "fd:" + std::to_string(fd));
-        }
-    }
-
-    void rewatch(int fd, std::uint32_t events) {
-        epoll_event event{.events = events, .data = {.fd = fd}};
-        ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &event);
-    }
-
     void dispatch(const epoll_event& event) {
         const int fd = event.data.fd;
         if (fd == stop_.event_fd()) {
@@ -196,57 +208,58 @@ class Worker {
     }
 
     void accept_all(const Socket& listener) {
-        try {
-            while (auto client = raw_sockets::try_accept(listener)) {
-                raw_sockets::set_nonblocking(*client);
-                const int fd = client->native_handle();
-                Peer peer;
-                try {
-                    peer = describe_peer(*client);
-                } catch (const SocketError&) {
-                    continue;  // reset before we could ask who it was (ENOTCONN): drop it
-                }
-                auto connection = std::make_unique<Connection>(std::move(*client), std::move(peer));
-                connections_.emplace(fd, std::move(connection));
-                watch(fd, EPOLLIN | EPOLLRDHUP | EPOLLET);
+        while (auto client = acceptor_.accept(listener)) {
+            raw_sockets::set_nonblocking(*client);
+            const int fd = client->native_handle();
+            Peer peer;
+            try {
+                peer = describe_peer(*client);
+            } catch (const SocketError&) {
+                continue;  // reset before we could ask who it was (ENOTCONN): drop it
             }
-        } catch (const SocketError& error) {
-            if (!raw_sockets::out_of_descriptors(error)) throw;
-            // Stop watching the listeners until a connection closes (chapter 04): a
-            // readable listener we cannot accept from would make epoll_wait spin.
-            pause_accepting();
+            auto connection = std::make_unique<Connection>(std::move(*client), std::move(peer));
+            connections_.emplace(fd, std::move(connection));
+            epoll_.add(fd, EdgeTriggered::initial);
         }
+        // Out of descriptors (chapter 04's Acceptor): stop watching the listeners until a
+        // connection closes, or the readable listeners would make epoll_wait spin.
+        if (acceptor_.paused()) unwatch_listeners();
     }
 
-    void pause_accepting() {
-        if (accepting_paused_) return;
+    void watch_listeners() {
+        if (listening_ || stopping_) return;
         for (Socket& listener : listeners_) {
-            if (listener)
-                ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener.native_handle(), nullptr);
+            // EPOLLEXCLUSIVE: of the workers waiting on this listener, one is woken per
+            // connection, not all of them (no thundering herd). It forbids EPOLL_CTL_MOD,
+            // so a pause removes the listener and a resume adds it again.
+            if (listener) epoll_.add(listener.native_handle(), EPOLLIN | EPOLLEXCLUSIVE);
         }
-        accepting_paused_ = true;
+        listening_ = true;
     }
 
-    void resume_accepting() {
-        if (!accepting_paused_ || stopping_) return;
+    void unwatch_listeners() {
+        if (!listening_) return;
         for (Socket& listener : listeners_) {
-            if (listener) watch(listener.native_handle(), EPOLLIN | EPOLLEXCLUSIVE);
+            if (listener) epoll_.remove(listener.native_handle());
         }
-        accepting_paused_ = false;
+        listening_ = false;
     }
 
-    // Connections are watched edge-triggered (EPOLLET): epoll reports a socket once each time
-    // bytes arrive, not again and again while bytes wait (level-triggered epoll re-checks
-    // every reported socket at the next epoll_wait, which costs as much again). So read until
-    // the socket is empty: EAGAIN, or a short read (it took everything queued; bytes that
-    // come later are a new edge). After a hangup, read on to the end of the stream, which no
-    // later event would announce.
+    // A connection closed: a descriptor is free again.
+    void connection_closed() {
+        if (acceptor_.resume()) watch_listeners();
+    }
+
+    // Connections are edge-triggered (EdgeTriggered above), so read until the socket is
+    // empty: EAGAIN, or a short read (it took everything queued; bytes that come later are a
+    // new edge). After a hangup, read on to the end of the stream, which no later event would
+    // announce. Stopping earlier (output piling up) must be reported to `interest`.
     void read_from(Connection& connection, bool hangup) {
-        connection.unread = false;
+        connection.interest.reading();
         try {
             while (!connection.closing && !connection.peer_done) {
                 if (connection.out.size() >= max_pending_output) {
-                    connection.unread = true;  // settle() asks epoll to report it again
+                    connection.interest.stopped_reading_early();  // settle() re-arms it
                     break;
                 }
                 const bool was_empty = connection.in.empty();
@@ -370,36 +383,24 @@ class Worker {
             close(found);
             return;
         }
-        std::uint32_t events = EPOLLET;
+        std::uint32_t wanted = 0;
         if (!connection.closing && !connection.peer_done &&
             connection.out.size() < max_pending_output) {
-            events |= EPOLLIN | EPOLLRDHUP;
+            wanted |= EPOLLIN | EPOLLRDHUP;
         }
-        if (connection.sending()) events |= EPOLLOUT;
-        // Only when the interest changes: in the common request-response cycle it does not,
-        // and an epoll_ctl per request would cost as much as the read. Edge-triggered epoll
-        // reports changes only, so work left undone (bytes not read, output not sent) needs
-        // it too: EPOLL_CTL_MOD makes epoll report the socket's present state once more.
-        if (events != connection.watched || connection.unread || connection.sending()) {
-            rewatch(found->first, events);
-            connection.watched = events;
-        }
+        if (connection.sending()) wanted |= EPOLLOUT;
+        connection.interest.settle(epoll_, found->first, wanted);
     }
 
     void close(std::unordered_map<int, std::unique_ptr<Connection>>::iterator found) {
         connections_.erase(found);  // closing the socket also removes it from epoll
-        resume_accepting();
+        connection_closed();
     }
 
     void begin_stop() {
-        stopping_ = true;
-        ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, stop_.event_fd(), nullptr);
-        for (Socket& listener : listeners_) {
-            if (listener && !accepting_paused_) {
-                ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener.native_handle(), nullptr);
-            }
-        }
-        accepting_paused_ = true;
+        stopping_ = true;  // from here on, watch_listeners() does nothing
+        epoll_.remove(stop_.event_fd());
+        unwatch_listeners();
         // Idle keep-alive connections have nothing in flight: close them now.
         for (auto it = connections_.begin(); it != connections_.end();) {
             if (it->second->idle()) {
@@ -419,7 +420,7 @@ class Worker {
             if (waiting && now_ - connection.request_started > config_.request_timeout) {
                 log(connection, "-", 408);
                 it = connections_.erase(it);
-                resume_accepting();
+                connection_closed();
             } else {
                 ++it;
             }
@@ -446,12 +447,13 @@ class Worker {
     std::FILE* log_;
     Site site_;
     std::optional<StaticFiles> files_;
-    raw_sockets::Fd epoll_;
+    raw_sockets::Epoll epoll_;
+    raw_sockets::Acceptor acceptor_;  // chapter 04's policy for running out of descriptors
     std::unordered_map<int, std::unique_ptr<Connection>> connections_;
     Clock::time_point now_ = Clock::now();
     Clock::time_point next_sweep_{};  // when enforce_timeouts() is due
     bool stopping_ = false;
-    bool accepting_paused_ = false;
+    bool listening_ = false;  // the listeners are in the epoll set
 };
 
 }  // namespace

@@ -40,29 +40,6 @@ constexpr std::string_view response =
     R"({"msg":"hey yourself","from":"http_min"})";
 static_assert(response.size() - response.find("\r\n\r\n") - 4 == 40, "Content-Length is wrong");
 
-void control(const Fd& epoll, int operation, int fd, std::uint32_t events) {
-    epoll_event event{.events = events, .data = {.fd = fd}};
-    if (::epoll_ctl(epoll.get(), operation, fd, &event) != 0) {
-        throw_errno("epoll_ctl", "fd:" + std::to_string(fd));
-    }
-}
-
-// Accepts every waiting client. Out of descriptors, it leaves the rest in the backlog and
-// says so: a floor that fails loudly is better than one that quietly measures less.
-void accept_all(const Socket& listener, const Fd& epoll, std::unordered_map<int, Socket>& clients) {
-    try {
-        while (auto connection = try_accept(listener)) {
-            set_nonblocking(*connection);
-            const int fd = connection->native_handle();
-            clients.emplace(fd, std::move(*connection));
-            control(epoll, EPOLL_CTL_ADD, fd, EPOLLIN);
-        }
-    } catch (const SocketError& error) {
-        if (!out_of_descriptors(error)) throw;
-        std::cerr << error.what() << ": some clients stay queued" << std::endl;
-    }
-}
-
 // One read, and for anything read one write of the whole response. Returns false when the
 // connection is over: end of stream, an error, or a short write. A fresh socket's send
 // buffer holds hundreds of these responses, so a write that does not fit means a client
@@ -90,28 +67,31 @@ int main(int argc, char** argv) {
         set_nonblocking(listener);
         std::cerr << "listening on " << listener.name() << std::endl;
 
-        const Fd epoll(::epoll_create1(EPOLL_CLOEXEC));
-        if (!epoll) throw_errno("epoll_create1", listener.name());
-        control(epoll, EPOLL_CTL_ADD, stop.event_fd(), EPOLLIN);
-        control(epoll, EPOLL_CTL_ADD, listener.native_handle(), EPOLLIN);
+        Epoll epoll;
+        epoll.add(stop.event_fd(), EPOLLIN);
+        epoll.add(listener.native_handle(), EPOLLIN);
 
+        // Out of descriptors, the rest stay queued in the backlog until a client leaves
+        // (chapter 04's policy): a floor that pauses is better than one that spins.
+        Acceptor acceptor;
         std::unordered_map<int, Socket> clients;
         std::array<epoll_event, 64> ready;
         // Level-triggered: a client still readable after its one read comes back next wait.
         while (!stop.requested()) {
-            const int count = ::epoll_wait(epoll.get(), ready.data(), ready.size(), -1);
-            if (count < 0) {
-                if (errno == EINTR) continue;
-                throw_errno("epoll_wait", listener.name());
-            }
-            for (const epoll_event& event :
-                 std::span(ready).first(static_cast<std::size_t>(count))) {
+            for (const epoll_event& event : epoll.wait(ready)) {
                 const int fd = event.data.fd;
                 if (fd == stop.event_fd()) break;  // the loop condition ends it
                 if (fd == listener.native_handle()) {
-                    accept_all(listener, epoll, clients);
+                    while (auto connection = acceptor.accept(listener)) {
+                        set_nonblocking(*connection);
+                        const int client_fd = connection->native_handle();
+                        clients.emplace(client_fd, std::move(*connection));
+                        epoll.add(client_fd, EPOLLIN);
+                    }
+                    if (acceptor.paused()) epoll.modify(fd, 0);
                 } else if (!answer(fd)) {
                     clients.erase(fd);  // closing removes it from the epoll set
+                    if (acceptor.resume()) epoll.modify(listener.native_handle(), EPOLLIN);
                 }
             }
         }

@@ -1,8 +1,7 @@
 // echo_fork: the echo server of chapter 01, with one child process per client.
 //
-// Step 2 of chapter 04's progression (echo_server is step 1, echo_threads step 3): the only
-// change is that the parent hands each connection to a fork()ed child and goes straight
-// back to accept(). Compare them with `diff`.
+// Step 2 of chapter 04's progression; `diff` it with step 1, echo_server.cpp. The parent
+// hands each client to a fork()ed child and goes straight back to accept().
 //
 //   echo_fork unix:/tmp/echo.sock
 #include <signal.h>
@@ -22,30 +21,24 @@ int main(int argc, char** argv) {
         // With SIGCHLD ignored, the kernel reaps exited children itself: no zombies, and no
         // handler racing with the accept loop.
         ::signal(SIGCHLD, SIG_IGN);
-        StopSignals stop;
-        Socket listener = listen_on(Address::parse(args[0]));
-        SocketFileCleanup cleanup(listener);
+        const Address address = Address::parse(args[0]);
+        StopSignals stop;                      // SIGINT/SIGTERM end the loop below
+        Socket listener = listen_on(address);  // socket() + bind() + listen()
+        SocketFileCleanup cleanup(listener);   // bind() made a file; remove it on the way out
         std::cerr << "listening on " << listener.name() << std::endl;
 
-        //! [fork]
-        while (stop.wait_readable(listener)) {
+        //! [loop]
+        while (stop.wait_readable(listener)) {  // a client is waiting, or we were told to stop
             Socket client = accept_connection(listener);
             const pid_t child = ::fork();
             if (child < 0) throw_errno("fork", listener.name());
             if (child == 0) {  // the child serves this client and nothing else
                 listener.close();
-                int status = 0;
-                try {
-                    echo_until_eof(client);
-                } catch (const std::exception& error) {
-                    std::cerr << "client " << client.name() << ": " << error.what() << std::endl;
-                    status = 1;
-                }
-                ::_exit(status);  // not exit(): the parent's destructors are not the child's to run
+                // _exit(), not exit() or return: the parent's destructors are not the child's
+                ::_exit(serve_echo_client(client) ? 0 : 1);
             }
-            // The parent's copy of the connection closes here; the child keeps its own.
-        }
-        //! [fork]
+        }  // the parent's copy of each client closes here; the child keeps its own
+        //! [loop]
         listener.close();
         // With SIGCHLD ignored, wait() returns only when every child has finished.
         while (::wait(nullptr) > 0 || errno == EINTR) {

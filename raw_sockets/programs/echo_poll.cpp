@@ -1,10 +1,8 @@
 // echo_poll: one thread serves every client, waiting on all of them with poll().
 //
-// Step 4 of chapter 04's progression. No process or thread per client: each connection is
-// a non-blocking socket plus the bytes waiting to be echoed (EchoConnection), and poll()
-// says which ones can make progress. The pollfd array is rebuilt on every turn from the
-// connection table, which avoids the classic bugs of editing it in place (a skipped slot
-// after a removal, stale revents, an off-by-one at the end).
+// Step 4 of chapter 04's progression; `diff` it with step 3, echo_threads.cpp. No process
+// or thread per client: each client is a non-blocking socket plus the bytes waiting to be
+// echoed (EchoConnection), and poll() says which ones can make progress.
 //
 //   echo_poll unix:/tmp/echo.sock
 #include <poll.h>
@@ -21,63 +19,61 @@ using namespace raw_sockets;
 int main(int argc, char** argv) {
     return run_program(argc, argv, "ADDRESS", [](std::span<char*> args) {
         if (args.size() != 1) throw UsageError("expected one address");
-        StopSignals stop;
-        Socket listener = listen_on(Address::parse(args[0]));
-        SocketFileCleanup cleanup(listener);
+        const Address address = Address::parse(args[0]);
+        StopSignals stop;                      // SIGINT/SIGTERM end the loop below
+        Socket listener = listen_on(address);  // socket() + bind() + listen()
+        SocketFileCleanup cleanup(listener);   // bind() made a file; remove it on the way out
         set_nonblocking(listener);
         std::cerr << "listening on " << listener.name() << std::endl;
 
+        //! [loop]
+        Acceptor acceptor;  // out of descriptors, it stops accepting until a client leaves
         std::map<int, EchoConnection> clients;  // by descriptor
-        bool paused = false;                    // not accepting: out of descriptors
-        //! [poll-loop]
+        // What to wait for on a client now; it changes as its buffer fills and drains.
+        const auto events = [](const EchoConnection& client) {
+            return static_cast<short>((client.wants_read() ? POLLIN : 0) |
+                                      (client.wants_write() ? POLLOUT : 0));
+        };
         while (listener || !clients.empty()) {
-            std::vector<pollfd> watched;
-            // Once stopping, the stop pipe stays readable: leave it out (fd -1 is skipped).
-            watched.push_back(
-                {.fd = listener ? stop.event_fd() : -1, .events = POLLIN, .revents = 0});
-            // While out of descriptors, leave the listener out too (see below).
-            watched.push_back(
-                {.fd = paused ? -1 : listener.native_handle(), .events = POLLIN, .revents = 0});
+            // Rebuilt on every turn: editing it in place invites a skipped slot after a
+            // removal, or stale revents. poll() skips fd -1: the stop pipe once stopping (it
+            // stays readable), the listener once closed or while paused (it stays readable).
+            std::vector<pollfd> ready{
+                {.fd = listener ? stop.event_fd() : -1, .events = POLLIN, .revents = 0},
+                {.fd = acceptor.paused() ? -1 : listener.native_handle(),
+                 .events = POLLIN,
+                 .revents = 0}};
             for (const auto& [fd, client] : clients) {
-                const short events = static_cast<short>((client.wants_read() ? POLLIN : 0) |
-                                                        (client.wants_write() ? POLLOUT : 0));
-                watched.push_back({.fd = fd, .events = events, .revents = 0});
+                ready.push_back({.fd = fd, .events = events(client), .revents = 0});
             }
-            // A negative fd (the listener, once closed) is skipped by poll().
-            if (::poll(watched.data(), watched.size(), -1) < 0) {
-                if (errno == EINTR) continue;
+            if (::poll(ready.data(), ready.size(), -1) < 0 && errno != EINTR) {
                 throw_errno("poll", listener.name());
             }
-            if (watched[0].revents != 0 && listener) listener.close();  // stop: accept no more
-            if (watched[1].revents != 0 && listener) {
-                try {
-                    while (auto connection = try_accept(listener)) {
+            for (const pollfd& event : ready) {
+                const int fd = event.fd;
+                if (event.revents == 0) continue;
+                if (fd == stop.event_fd()) {
+                    listener.close();  // stop: accept no more
+                } else if (listener && fd == listener.native_handle()) {
+                    while (auto connection = acceptor.accept(listener)) {
                         set_nonblocking(*connection);
-                        const int fd = connection->native_handle();
-                        clients.emplace(fd, EchoConnection(std::move(*connection)));
+                        const int client_fd = connection->native_handle();
+                        clients.emplace(client_fd, std::move(*connection));
                     }
-                } catch (const SocketError& error) {
-                    // Out of descriptors: a readable listener we cannot accept from would
-                    // make poll() return at once, forever. Ignore it until a client leaves;
-                    // the waiting clients stay queued in the backlog.
-                    if (!out_of_descriptors(error)) throw;
-                    std::cerr << error.what() << ": not accepting until a client leaves"
-                              << std::endl;
-                    paused = true;
+                } else if (const auto found = clients.find(fd); found != clients.end()) {
+                    // Hang-ups and errors arrive even when not asked for; reading reports them.
+                    auto& client = found->second;
+                    if (event.revents & (POLLIN | POLLHUP | POLLERR)) client.on_readable();
+                    if (event.revents & POLLOUT) client.on_writable();
+                    if (client.finished()) {
+                        clients.erase(found);  // closes the socket
+                        acceptor.resume();     // a descriptor is free again
+                    }
                 }
-            }
-            for (auto it = watched.begin() + 2; it != watched.end(); ++it) {
-                // POLLHUP and POLLERR arrive even when not asked for; reading reports them.
-                auto& client = clients.at(it->fd);
-                if (it->revents & (POLLIN | POLLHUP | POLLERR)) client.on_readable();
-                if (it->revents & POLLOUT) client.on_writable();
-                if (client.finished()) {
-                    clients.erase(it->fd);  // closes the socket
-                    paused = false;         // a descriptor is free again
-                }
+                // Anything else is a socket closed earlier in this same turn: nothing to do.
             }
         }
-        //! [poll-loop]
+        //! [loop]
         std::cerr << "stopping" << std::endl;
         return 0;
     });

@@ -1,7 +1,8 @@
 // echo_server: accepts one client at a time and sends back every byte it receives.
 //
 // Chapter 01 runs it on a Unix socket, chapter 02 on TCP: it is the same program, because
-// only the address differs. Its other half is echo_client.cpp.
+// only the address differs. Its other half is echo_client.cpp. Chapter 04 makes it serve
+// many clients at once, one idea per step: diff it with echo_fork.cpp, the next step.
 //
 //   echo_server unix:/tmp/echo.sock     (or 127.0.0.1:7000, [::1]:0, unix:@echo)
 //
@@ -25,15 +26,9 @@ int main(int argc, char** argv) {
 
         while (stop.wait_readable(listener)) {  // a client is waiting, or we were told to stop
             Socket client = accept_connection(listener);
-            try {
-                const std::size_t echoed = echo_until_eof(client);
-                std::cerr << "client " << client.name() << " done, " << echoed << " bytes echoed"
-                          << std::endl;
-            } catch (const SocketError& error) {
-                // A client that resets or leaves without reading (EPIPE) ends its own
-                // connection, not the server.
-                std::cerr << "client " << client.name() << " lost: " << error.what() << std::endl;
-            }
+            // echo_until_eof() until the client ends its stream; a client that resets or
+            // leaves without reading ends its own connection, not the server.
+            serve_echo_client(client);
         }  // each client Socket closes as it goes out of scope
         //! [server]
         std::cerr << "stopping" << std::endl;

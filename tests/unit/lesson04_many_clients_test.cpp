@@ -1,7 +1,8 @@
 // Chapter 04: many clients. The non-blocking calls an event loop is built on (try_recv,
-// try_send, try_accept, set_nonblocking), and EchoConnection, the per-client state of
-// echo_poll and echo_epoll: what it does with bytes the peer cannot take yet, when it stops
-// reading, when it is finished, and why a vanished peer is not an error.
+// try_send, try_accept, set_nonblocking), the Epoll wrapper every epoll loop uses, and
+// EchoConnection, the per-client state of echo_poll and echo_epoll: what it does with bytes
+// the peer cannot take yet, when it stops reading, when it is finished, and why a vanished
+// peer is not an error.
 //
 // Chapter 04's exercise replaces EchoConnection's code with a stub that throws
 // std::logic_error("TODO(lesson04) ..."). No test here runs a second thread or waits without
@@ -9,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -16,8 +18,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -33,6 +37,7 @@ namespace {
 
 using raw_sockets::Address;
 using raw_sockets::EchoConnection;
+using raw_sockets::Epoll;
 using raw_sockets::Socket;
 using test_support::patterned_data;
 using test_support::TempDir;
@@ -287,6 +292,129 @@ TEST(SetNonblocking, SetsONonblock) {
     EXPECT_FALSE(is_nonblocking(peer)) << "the other end is a socket of its own";
     raw_sockets::set_nonblocking(socket);  // a second time changes nothing
     EXPECT_EQ(::fcntl(socket.native_handle(), F_GETFL), after);
+}
+
+// ---- Epoll --------------------------------------------------------------------------------
+
+// The events `epoll` reports within `timeout_ms`, as (descriptor, events) pairs.
+std::vector<std::pair<int, std::uint32_t>> ready_events(Epoll& epoll, int timeout_ms) {
+    std::array<epoll_event, 8> ready;
+    std::vector<std::pair<int, std::uint32_t>> events;
+    for (const epoll_event& event : epoll.wait(ready, timeout_ms)) {
+        events.emplace_back(event.data.fd, event.events);
+    }
+    return events;
+}
+
+// Runs `call`, which must throw SocketError with `expected` errno and a message that names
+// `operation` on `fd` and the errno's symbol.
+testing::AssertionResult fails_with(const std::function<void()>& call, int expected,
+                                    std::string_view operation, int fd) {
+    try {
+        call();
+    } catch (const raw_sockets::SocketError& error) {
+        const std::string wanted = std::string(operation) + "(fd:" + std::to_string(fd) +
+                                   "): " + raw_sockets::errno_name(expected);
+        if (error.code().value() != expected ||
+            !std::string_view(error.what()).starts_with(wanted)) {
+            return testing::AssertionFailure()
+                   << "threw \"" << error.what() << "\", expected \"" << wanted << " ...\"";
+        }
+        return testing::AssertionSuccess();
+    }
+    return testing::AssertionFailure() << "did not throw; expected " << operation
+                                       << " to fail with " << raw_sockets::errno_name(expected);
+}
+
+TEST(Epoll, ReportsADescriptorOnceItIsReadable) {
+    auto [socket, peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    Epoll epoll;
+    epoll.add(socket.native_handle(), EPOLLIN);
+    EXPECT_TRUE(ready_events(epoll, 0).empty()) << "nothing has arrived yet";
+
+    peer.send_all("x");
+    const auto events = ready_events(epoll, patience_ms);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].first, socket.native_handle()) << "data.fd names the descriptor";
+    EXPECT_EQ(events[0].second, static_cast<std::uint32_t>(EPOLLIN));
+}
+
+TEST(Epoll, ModifyChangesWhatIsReported) {
+    auto [socket, peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    Epoll epoll;
+    epoll.add(socket.native_handle(), EPOLLIN);
+    EXPECT_TRUE(ready_events(epoll, 0).empty()) << "not readable; writability not asked for";
+
+    epoll.modify(socket.native_handle(), EPOLLOUT);  // an empty send buffer: writable at once
+    const auto events = ready_events(epoll, patience_ms);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].second, static_cast<std::uint32_t>(EPOLLOUT));
+
+    epoll.modify(socket.native_handle(), 0);  // registered, but asking for nothing
+    peer.send_all("x");
+    EXPECT_TRUE(ready_events(epoll, 0).empty());
+}
+
+TEST(Epoll, RemoveStopsEvents) {
+    auto [socket, peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    Epoll epoll;
+    epoll.add(socket.native_handle(), EPOLLIN);
+    peer.send_all("x");
+    ASSERT_EQ(ready_events(epoll, patience_ms).size(), 1u);
+
+    epoll.remove(socket.native_handle());
+    EXPECT_TRUE(ready_events(epoll, 0).empty()) << "still readable, but no longer watched";
+    epoll.add(socket.native_handle(), EPOLLIN);  // and it can be added again
+    EXPECT_EQ(ready_events(epoll, 0).size(), 1u);
+}
+
+TEST(Epoll, ReportsErrorsWithTheCallAndTheErrnoName) {
+    auto [socket, peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    const int fd = socket.native_handle();
+    Epoll epoll;
+    epoll.add(fd, EPOLLIN);
+
+    EXPECT_TRUE(fails_with([&] { epoll.add(fd, EPOLLIN); }, EEXIST, "epoll_ctl ADD", fd))
+        << "added twice";
+    const int other = peer.native_handle();
+    EXPECT_TRUE(fails_with([&] { epoll.remove(other); }, ENOENT, "epoll_ctl DEL", other))
+        << "never added";
+    EXPECT_TRUE(fails_with([&] { epoll.modify(other, EPOLLIN); }, ENOENT, "epoll_ctl MOD", other))
+        << "never added";
+
+    socket.close();  // also removes it from the epoll set
+    EXPECT_TRUE(fails_with([&] { epoll.modify(fd, EPOLLIN); }, EBADF, "epoll_ctl MOD", fd))
+        << "a closed descriptor";
+    EXPECT_TRUE(fails_with([&] { epoll.add(fd, EPOLLIN); }, EBADF, "epoll_ctl ADD", fd));
+}
+
+TEST(Epoll, IsCloseOnExec) {
+    const Epoll epoll;
+    ASSERT_GE(epoll.native_handle(), 0);
+    EXPECT_NE(::fcntl(epoll.native_handle(), F_GETFD) & FD_CLOEXEC, 0);
+}
+
+TEST(Epoll, ASignalEndsTheWaitWithNoEventsNotAnError) {
+    // A signal handler that does nothing, and a timer that fires it once after 50 ms. epoll_wait
+    // is never restarted after a handler (signal(7)), even with SA_RESTART: it fails with EINTR.
+    struct sigaction action {};
+    action.sa_handler = [](int) {};
+    sigemptyset(&action.sa_mask);
+    struct sigaction previous {};
+    ASSERT_EQ(::sigaction(SIGALRM, &action, &previous), 0);
+    const itimerval once{.it_interval = {}, .it_value = {.tv_sec = 0, .tv_usec = 50'000}};
+    ASSERT_EQ(::setitimer(ITIMER_REAL, &once, nullptr), 0);
+
+    Epoll epoll;
+    auto [socket, peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    epoll.add(socket.native_handle(), EPOLLIN);  // never becomes readable
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::pair<int, std::uint32_t>> events;
+    EXPECT_NO_THROW(events = ready_events(epoll, patience_ms)) << "EINTR is not an error";
+    EXPECT_TRUE(events.empty());
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(patience_ms / 2))
+        << "the signal should have ended the wait, not the timeout";
+    ::sigaction(SIGALRM, &previous, nullptr);
 }
 
 // ---- EchoConnection ---------------------------------------------------------------------
