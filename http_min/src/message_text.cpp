@@ -1,8 +1,6 @@
 // The text rules shared by the parts of the request parser: see message_text.hpp.
 #include "message_text.hpp"
 
-#include <algorithm>
-
 #include "http_min/request_line.hpp"  // is_token()
 
 namespace http_min::text {
@@ -27,42 +25,6 @@ Verdict split_field_line(std::string_view line, std::string_view& name, std::str
         }
     }
     return {};
-}
-
-LineRead read_line(std::string_view input, const LineBounds& bounds, std::size_t& pos,
-                   std::string_view& line, Verdict& error) noexcept {
-    const char* const data = input.data();
-    for (std::size_t i = pos; i < input.size(); ++i) {
-        const char c = data[i];
-        if (i >= bounds.limit_at) {
-            error = bounds.limit;
-            pos = i;
-            return LineRead::error;
-        }
-        if (i > bounds.start && data[i - 1] == '\r' && c != '\n') {
-            error = {400, "bare CR (not followed by LF)"};
-            pos = i;
-            return LineRead::error;
-        }
-        if (c == '\n') {
-            if (i == bounds.start || data[i - 1] != '\r') {
-                error = {400, "bare LF (lines must end with CRLF)"};
-                pos = i;
-                return LineRead::error;
-            }
-            line = input.substr(bounds.start, i - 1 - bounds.start);
-            pos = i + 1;
-            return LineRead::line;
-        }
-        // The bytes up to the next CR or LF need no decision, unless they reach the limit:
-        // skip them without the checks above.
-        if (c != '\r') {
-            const std::size_t stop = std::min(input.size(), bounds.limit_at);
-            while (i + 1 < stop && data[i + 1] != '\r' && data[i + 1] != '\n') ++i;
-        }
-    }
-    pos = input.size();
-    return LineRead::more;
 }
 
 }  // namespace http_min::text

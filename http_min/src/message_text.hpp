@@ -5,6 +5,7 @@
 // decision (framing.cpp) its lists.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <limits>
 #include <string_view>
@@ -87,7 +88,42 @@ enum class LineRead {
 // byte. A line ends with CRLF; a bare CR or a bare LF is 400 (RFC 9112 section 2.2 allows a
 // bare LF; we do not: a client and a proxy that disagree about line ends can smuggle
 // requests); a byte at bounds.limit_at or beyond is bounds.limit.
-LineRead read_line(std::string_view input, const LineBounds& bounds, std::size_t& pos,
-                   std::string_view& line, Verdict& error) noexcept;
+// Inline: it runs for every line, and for every call when the bytes come one at a time.
+inline LineRead read_line(std::string_view input, const LineBounds& bounds, std::size_t& pos,
+                          std::string_view& line, Verdict& error) noexcept {
+    const char* const data = input.data();
+    for (std::size_t i = pos; i < input.size(); ++i) {
+        const char c = data[i];
+        if (i >= bounds.limit_at) {
+            error = bounds.limit;
+            pos = i;
+            return LineRead::error;
+        }
+        // A CR must be followed by LF, anywhere (RFC 9112 section 2.2: a bare CR is invalid).
+        if (i > bounds.start && data[i - 1] == '\r' && c != '\n') {
+            error = {400, "bare CR (not followed by LF)"};
+            pos = i;
+            return LineRead::error;
+        }
+        if (c == '\n') {
+            if (i == bounds.start || data[i - 1] != '\r') {
+                error = {400, "bare LF (lines must end with CRLF)"};
+                pos = i;
+                return LineRead::error;
+            }
+            line = input.substr(bounds.start, i - 1 - bounds.start);
+            pos = i + 1;
+            return LineRead::line;
+        }
+        // The bytes up to the next CR or LF need no decision, unless they reach the limit:
+        // skip them without the checks above.
+        if (c != '\r') {
+            const std::size_t stop = std::min(input.size(), bounds.limit_at);
+            while (i + 1 < stop && data[i + 1] != '\r' && data[i + 1] != '\n') ++i;
+        }
+    }
+    pos = input.size();
+    return LineRead::more;
+}
 
 }  // namespace http_min::text
