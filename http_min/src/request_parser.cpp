@@ -12,8 +12,9 @@
 //
 // Where the RFC leaves a choice, the head takes the strict and simple one:
 // - a bare LF ends nothing: 400 (RFC 9112 section 2.2 allows accepting it; we do not);
-// - empty lines before the request line are skipped (RFC 9112 section 2.2 SHOULD);
-// - trailer fields are checked like header fields, then dropped (by the decoder).
+// - empty lines before the request line are skipped (RFC 9112 section 2.2 SHOULD).
+// The choices about framing are decide_framing()'s (framing.cpp), those about chunked bodies
+// the decoder's (chunked_decoder.cpp).
 #include "http_min/request_parser.hpp"
 
 #include <algorithm>

@@ -39,8 +39,8 @@ class ChunkedDecoder {
     ChunkedDecoder(std::size_t max_body, std::size_t max_trailer_bytes) noexcept;
 
     /// Decodes `input`: every byte received from the body's first byte on (bytes already
-    /// given may not change between calls, more may follow). Bytes after the body's end (the
-    /// last chunk and the trailer section) are left alone.
+    /// given may not change between calls, more may follow). The body ends with the empty
+    /// line after the last chunk's trailer section; bytes after it are left alone.
     State decode(std::string_view input);
 
     /// The data of the chunks decoded so far; the whole body after State::complete.
