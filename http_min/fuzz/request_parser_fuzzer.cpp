@@ -13,7 +13,9 @@
 //   - error_status() is one of 400, 413, 414, 431, 501, 505, with a reason;
 //   - reset() forgets everything: parsing again gives the same answer, and asking again
 //     with the same bytes in another buffer gives it too, with the views in that buffer;
-//   - pipelined requests: the rest of the input is parsed as the next request, and so on.
+//   - pipelined requests: the rest of the input is parsed as the next request, and so on;
+//   - the ChunkedDecoder alone, given the input as a body: the same answer and body whole or
+//     one byte at a time, complete at the body's last byte, the body within max_body.
 // Run: cmake --preset fuzz && cmake --build --preset fuzz && ctest --preset fuzz
 #include <algorithm>
 #include <cstddef>
@@ -24,6 +26,7 @@
 #include <string>
 #include <string_view>
 
+#include "http_min/chunked_decoder.hpp"
 #include "http_min/request_line.hpp"
 #include "http_min/request_parser.hpp"
 #include "parse_outcome.hpp"
@@ -31,6 +34,7 @@
 namespace {
 
 using http_min::BodyFraming;
+using http_min::ChunkedDecoder;
 using http_min::Header;
 using http_min::ParserLimits;
 using http_min::Request;
@@ -188,6 +192,38 @@ void check_all_ways(std::string_view input, const ParserLimits& limits) {
     }
 }
 
+// The chunked decoder fed directly: the parser reaches it only after a valid head, and most
+// mutations of a chunked request break the head first.
+void check_chunked_decoder(std::string_view input, const ParserLimits& limits) {
+    ChunkedDecoder whole(limits.max_body, limits.max_header_bytes);
+    const ChunkedDecoder::State state = whole.decode(input);
+    ChunkedDecoder bytewise(limits.max_body, limits.max_header_bytes);
+    std::string received;  // grows and moves: the decoder may keep no view of it
+    ChunkedDecoder::State state_bytewise = ChunkedDecoder::State::incomplete;
+    for (const char c : input) {
+        received.push_back(c);
+        state_bytewise = bytewise.decode(received);
+        if (state_bytewise != ChunkedDecoder::State::incomplete) break;
+    }
+    require(state == state_bytewise, "decoder: byte at a time == whole");
+    require(whole.body() == bytewise.body(), "decoder: the same body byte at a time");
+    require(whole.body().size() <= limits.max_body, "decoder: body within max_body");
+    if (state == ChunkedDecoder::State::complete) {
+        require(whole.consumed() == received.size() && whole.consumed() == bytewise.consumed(),
+                "decoder: complete exactly at the body's last byte");
+    }
+    if (state == ChunkedDecoder::State::error) {
+        const int status = whole.error_status();
+        require(status == 400 || status == 413 || status == 431, "decoder: 400, 413 or 431");
+        require(
+            status == bytewise.error_status() && whole.error_reason() == bytewise.error_reason(),
+            "decoder: the same error byte at a time");
+    }
+    whole.reset();
+    require(whole.decode(input) == state && whole.body() == bytewise.body(),
+            "decoder: reset() forgets everything");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -199,5 +235,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     small.max_headers = 4;
     small.max_body = 24;
     check_all_ways(input, small);
+    check_chunked_decoder(input, ParserLimits{});
+    check_chunked_decoder(input, small);
     return 0;
 }

@@ -1,6 +1,12 @@
 /// \file
 /// \brief RequestParser: an incremental, strict HTTP/1.1 request parser (RFC 9110, RFC 9112).
 ///
+/// The parser is in three parts, split where the protocol splits (as picohttpparser and nginx
+/// split theirs): RequestParser reads the head, the request line (parse_request_line(),
+/// request_line.hpp) and the header fields; decide_framing() (framing.hpp), a pure function,
+/// judges what the fields mean for the body and the connection; a ChunkedDecoder
+/// (chunked_decoder.hpp) reads a chunked body. RequestParser drives all three.
+///
 /// The parser never copies the request line or headers: it returns views into the caller's
 /// buffer, and keeps the headers in a fixed array, so parsing a request without a chunked body
 /// allocates nothing (a chunked body is decoded into the parser, whose buffer reset() keeps).
@@ -9,35 +15,20 @@
 /// no more than once over each byte.
 ///
 /// Where RFC 9112 leaves a choice it takes the strict one: lines end with CRLF (a bare LF or
-/// CR is 400); one Content-Length field with one value (a repeat, even identical, is 400);
-/// Transfer-Encoding must end with chunked (else 400), and a coding before chunked is 501;
-/// a Content-Length over ParserLimits::max_body is 413 before the body is read; the 414 and
-/// 431 limits are answered as soon as they are passed, without waiting for the line's end.
-/// An expectation other than 100-continue is ignored (RFC 9110 section 10.1.1).
+/// CR is 400); the framing rules are decide_framing()'s; the 414 and 431 limits are answered
+/// as soon as they are passed, without waiting for the line's end.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <string>
 #include <string_view>
 
+#include "http_min/chunked_decoder.hpp"
+#include "http_min/framing.hpp"
+
 namespace http_min {
-
-/// One header field as received: the name keeps its case, the value has no surrounding
-/// whitespace.
-struct Header {
-    std::string_view name;   ///< field name, as sent
-    std::string_view value;  ///< field value, leading and trailing spaces and tabs removed
-};
-
-/// How the request's body is framed (RFC 9112 section 6).
-enum class BodyFraming {
-    none,            ///< no body
-    content_length,  ///< exactly content_length bytes
-    chunked,         ///< Transfer-Encoding: chunked
-};
 
 /// A parsed request. Views point into the buffer given to RequestParser::parse() (and, for
 /// a chunked body, into the parser): valid until that buffer changes or the parser is reset.
@@ -106,15 +97,12 @@ class RequestParser {
     // Where the parser is in the request. Each byte is examined once, in order, and every
     // decision is taken at a definite byte: so any split of the input gives the same result.
     enum class Phase : unsigned char {
-        request_line,     // before the request line's LF (empty lines before it are skipped)
-        header_lines,     // field lines, up to the empty line
-        body_by_length,   // waiting for Content-Length bytes
-        chunk_size_line,  // chunk-size [chunk-ext] CRLF
-        chunk_data,       // chunk_left_ more data bytes
-        chunk_data_end,   // the CRLF after a chunk's data
-        trailer_lines,    // trailer fields after the last chunk, up to the empty line
-        done,             // complete
-        failed,           // error_status_ says why
+        request_line,    // before the request line's LF (empty lines before it are skipped)
+        header_lines,    // field lines, up to the empty line
+        body_by_length,  // waiting for Content-Length bytes
+        chunked_body,    // chunked_ decodes the bytes from body_start_ on
+        done,            // complete
+        failed,          // error_status_ says why
     };
     // A part of the input, as offsets: the caller's buffer may move between calls (a
     // std::string that grows), so views are rebuilt from these when it does.
@@ -129,13 +117,11 @@ class RequestParser {
 
     State run(std::string_view input);
     bool next_line(std::string_view input, std::string_view& line);
-    void begin_line(std::size_t start, std::size_t limit_at, int limit_status,
-                    std::string_view limit_reason) noexcept;
-    void begin_chunk_size_line() noexcept;
+    bool target_too_long(std::string_view input, std::size_t from, std::size_t to) noexcept;
+    void begin_line(std::size_t start) noexcept;
     State on_request_line(std::string_view input, std::string_view line);
     State on_header_line(std::string_view input, std::string_view line);
-    State finish_headers();
-    State on_chunk_size_line(std::string_view line);
+    State finish_headers(std::string_view input);
     State finish(std::size_t end) noexcept;
     State fail(int status, std::string_view reason) noexcept;
     State state_now() const noexcept;
@@ -145,30 +131,24 @@ class RequestParser {
     Request request_;
     std::array<Header, header_capacity> header_storage_{};  // views published in request_.headers
     std::array<FieldSlices, header_capacity> field_slices_{};  // the same fields, as offsets
-    std::string chunked_body_;  // decoded chunked body; capacity reused across requests
+    ChunkedDecoder chunked_;  // its body buffer's capacity is reused across requests
     std::size_t consumed_ = 0;
     int error_status_ = 0;
     std::string_view error_reason_;
 
     Phase phase_ = Phase::request_line;
     bool headers_done_ = false;
-    std::uintptr_t base_ = 0;     // input.data() the views point into
-    std::size_t pos_ = 0;         // first input byte not yet examined
-    std::size_t line_start_ = 0;  // first byte of the line being read
-    std::size_t limit_at_ = 0;    // a byte at this index or beyond, in this line, is too much
-    int limit_status_ = 431;      // ... and is answered with this status and reason
-    std::string_view limit_reason_;
+    std::uintptr_t base_ = 0;       // input.data() the views point into
+    std::size_t pos_ = 0;           // first input byte not yet examined
+    std::size_t line_start_ = 0;    // first byte of the line being read
     std::size_t target_start_ = 0;  // request line: first target byte (0: no SP seen yet)
     bool target_done_ = false;      // request line: the byte after the target has been seen
     Slice method_;
     Slice target_;
     std::size_t field_count_ = 0;
-    std::size_t host_index_ = 0;  // field_slices_ index of Host, if has_host_
+    Slice host_;  // the Host field's value, if has_host_
     bool has_host_ = false;
     std::size_t body_start_ = 0;
-    std::uint64_t chunk_left_ = 0;   // data bytes of the current chunk still to come
-    std::size_t chunk_framing_ = 0;  // bytes of chunk-size lines and CRLFs so far
-    std::size_t trailer_start_ = 0;  // first byte of the trailer section
 };
 
 }  // namespace http_min
