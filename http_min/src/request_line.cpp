@@ -27,10 +27,11 @@ bool is_alpha(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-// A control character, DEL or whitespace: never part of a request-target.
-bool is_ctl_or_space(char c) {
+// A control character, DEL, whitespace or a byte above 0x7F: never part of a request-target
+// (RFC 3986 section 2 allows only ASCII; raw UTF-8 must be percent-encoded).
+bool is_not_uri_char(char c) {
     const auto byte = static_cast<unsigned char>(c);
-    return byte <= 0x20 || byte == 0x7f;
+    return byte <= 0x20 || byte >= 0x7f;
 }
 
 // absolute-form starts with a URI scheme, ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then
@@ -68,8 +69,9 @@ RequestLineResult parse_request_line(std::string_view line, const ParserLimits& 
     if (target.empty()) return reject(400, "empty request-target (two spaces in a row?)");
     if (target.size() > limits.max_target) return reject(414, "request-target too long");
     for (const char c : target) {
-        if (is_ctl_or_space(c)) {
-            return reject(400, "whitespace or control character in the request-target");
+        if (is_not_uri_char(c)) {
+            return reject(400,
+                          "whitespace, control character or non-ASCII byte in the request-target");
         }
     }
     const bool asterisk_form = target == "*";
@@ -80,17 +82,19 @@ RequestLineResult parse_request_line(std::string_view line, const ParserLimits& 
         return reject(400, "request-target is neither /path, http://host/path nor *");
     }
 
-    // HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 section 2.3).
-    if (version == "HTTP/1.1") {
-        request.version_minor = 1;
-    } else if (version == "HTTP/1.0") {
+    // HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 section 2.3). A higher
+    // minor version of HTTP/1 is served as HTTP/1.1, the highest we implement (RFC 9110
+    // section 2.5); another major version is 505.
+    if (version == "HTTP/1.0") {
         request.version_minor = 0;
+    } else if (version.size() == 8 && version.starts_with("HTTP/1.") && is_digit(version[7])) {
+        request.version_minor = 1;
     } else if (version.size() == 8 && version.starts_with("HTTP/") && is_digit(version[5]) &&
                version[6] == '.' && is_digit(version[7])) {
-        return reject(505, "HTTP version not supported (only HTTP/1.1 and HTTP/1.0)");
+        return reject(505, "HTTP version not supported (only HTTP/1.x)");
     } else if (version.size() == 6 && version.starts_with("HTTP/") && is_digit(version[5]) &&
                version[5] != '1') {
-        return reject(505, "HTTP version not supported (only HTTP/1.1 and HTTP/1.0)");  // HTTP/2
+        return reject(505, "HTTP version not supported (only HTTP/1.x)");  // HTTP/2
     } else {
         return reject(400, "malformed HTTP version (expected HTTP/1.1 or HTTP/1.0)");
     }

@@ -306,7 +306,10 @@ class Worker {
                 const int status = connection.parser.error_status();
                 std::string body(connection.parser.error_reason());
                 body += '\n';
-                response.write(status, "text/plain", body, false);
+                // A refused HEAD still gets no content (RFC 9110 section 9.3.2). The method is
+                // known once the request line was good; until then it is empty.
+                const bool head_only = connection.parser.request().method == "HEAD";
+                response.write(status, "text/plain", body, false, head_only);
                 log(connection, "-", status);
                 connection.closing = true;
                 return;

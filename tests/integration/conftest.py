@@ -33,6 +33,7 @@ import pytest
 # Before the package is imported: its asserts then show the values that failed.
 pytest.register_assert_rewrite("course_support")
 
+from course_support.nginx import NginxRunner  # noqa: E402
 from course_support.processes import NOBODY, ServerStarter, remove_tree, run  # noqa: E402
 from course_support.programs import build_problem, program_path  # noqa: E402
 from course_support.timeouts import RUN_TIMEOUT, TEST_TIMEOUT  # noqa: E402
@@ -163,3 +164,14 @@ def run_program_as_nobody() -> Iterator[Callable[..., subprocess.CompletedProces
 
     yield run_as_nobody
     shutil.rmtree(copies, ignore_errors=True)
+
+
+@pytest.fixture
+def nginx(short_dir):
+    """NginxRunner: `nginx.start(text, sockets=..., ...) -> Nginx`; every nginx it started
+    is stopped at teardown (SIGQUIT, then its whole process group is killed)."""
+    runner = NginxRunner(short_dir)
+    yield runner
+    problems = runner.finish_all()
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)

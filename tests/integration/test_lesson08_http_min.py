@@ -222,6 +222,28 @@ def test_host_header_is_required_over_unix_too(session_uds_server):
     assert get(session_uds_server, "/", host="").body == GREETING
 
 
+def test_an_error_answering_head_has_no_body(session_uds_server):
+    # A response to HEAD never has content (RFC 9110 section 9.3.2), a refusal included: a
+    # client reads the head only, and body bytes would be taken for the next response.
+    with connect(session_uds_server) as connection:
+        connection.send(b"HEAD / HTTP/1.1\r\nHost: localhost\r\nX-Bad: a\x01b\r\n\r\n")
+        response = connection.read_response(head=True)
+        assert response.status == 400, response
+        assert connection.closed_by_server(), "the connection stayed open after the 400"
+
+
+def test_a_higher_http1_minor_version_is_served_as_http11(session_uds_server):
+    # RFC 9110 section 2.5: HTTP/1.2 is processed as the highest 1.x we implement, 1.1, and
+    # the connection stays open as HTTP/1.1's does; a new major version is still 505.
+    with connect(session_uds_server) as connection:
+        connection.send(http_request("GET", "/", version="HTTP/1.2"))
+        response = connection.read_response()
+        assert (response.status, response.body) == (200, GREETING), response
+        connection.send(http_request("GET", "/healthz", version="HTTP/1.2"))
+        assert connection.read_response().body == b"ok"
+    assert get(session_uds_server, "/", version="HTTP/2.0").status == 505
+
+
 def test_absolute_form_target_is_accepted(session_uds_server):
     response = get(session_uds_server, "http://localhost/healthz")
     assert (response.status, response.body) == (200, b"ok")
@@ -250,6 +272,8 @@ BAD_REQUESTS = [
     ("Transfer-Encoding gzip, chunked", b"POST /echo HTTP/1.1\r\nHost: localhost\r\n"
      b"Transfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 501),
     ("HTTP/2.0", b"GET / HTTP/2.0\r\nHost: localhost\r\n\r\n", 505),
+    # RFC 3986 allows only ASCII in a URI: raw UTF-8 must come percent-encoded.
+    ("raw UTF-8 in the target", "GET /caf\u00e9 HTTP/1.1\r\nHost: localhost\r\n\r\n".encode(), 400),
     ("10 KB target", b"GET /" + b"a" * (10 * 1024) + b" HTTP/1.1\r\nHost: localhost\r\n\r\n",
      414),
     ("20 KB of headers", b"GET / HTTP/1.1\r\nHost: localhost\r\n"

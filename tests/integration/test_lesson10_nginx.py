@@ -29,23 +29,13 @@ from course_support.programs import REPO_ROOT
 from course_support.sockets import connect_to, free_port
 from course_support.http import (GREETING, HttpConnection, http_request, random_bytes,
                                  start_http_min)
-from course_support.nginx import (AS_ROOT, EXAMPLES, INSTALLED_SNIPPETS, SNIPPETS, Nginx,
-                                  NginxRunner, check_config, config_around, for_test, read)
+from course_support.nginx import (AS_ROOT, EXAMPLES, EXAMPLE_FOR, INSTALLED_SNIPPETS, Nginx,
+                                  NginxRunner, SNIPPETS, behind_nginx, check_config, config_around,
+                                  for_test, read)
 
 EXERCISE_VARIABLE = "COURSE_LESSON10_UPSTREAM"
 EXERCISE_MARK = "TODO(lesson10)"
 POOL_SIZE = 3
-
-
-@pytest.fixture
-def nginx(short_dir):
-    """NginxRunner: `nginx.start(text, sockets=..., ...) -> Nginx`; every nginx it started
-    is stopped at teardown (SIGQUIT, then its whole process group is killed)."""
-    runner = NginxRunner(short_dir)
-    yield runner
-    problems = runner.finish_all()
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
 
 
 # --------------------------------------------------------------------------------------
@@ -127,23 +117,7 @@ def test_the_tcp_and_unix_examples_differ_only_in_the_upstream():
 # --------------------------------------------------------------------------------------
 # One http_min behind nginx (examples/tcp-backend.conf and examples/unix-backend.conf)
 
-EXAMPLE_FOR = {"tcp": "tcp-backend.conf", "unix": "unix-backend.conf"}
 TRUSTED_PROXY = {"tcp": "127.0.0.1", "unix": "unix"}  # http_min --forwarded-allow for nginx
-
-
-def behind_nginx(start_server, nginx, short_dir, transport, *args, user=None, text=None):
-    """http_min on `transport` with `args`, and nginx running the example for it (or `text`).
-    The example's socket /run/http_min/http_min.sock becomes short_dir/http_min.sock, where
-    start_server puts the first server; its 127.0.0.1:8000 becomes http_min's real port."""
-    server = start_http_min(start_server, transport, "--no-access-log", *args)
-    if transport == "unix":
-        assert server.path == os.path.join(short_dir, "http_min.sock")
-    backends = {"127.0.0.1:8000": server.address} if transport == "tcp" else {}
-    extra = {} if user is None else {"user": user}
-    proxy = nginx.start(text if text is not None else read(EXAMPLES / EXAMPLE_FOR[transport]),
-                        sockets=short_dir, backends=backends, what=EXAMPLE_FOR[transport],
-                        **extra)
-    return server, proxy
 
 
 @pytest.mark.parametrize("transport", ["tcp", "unix"])

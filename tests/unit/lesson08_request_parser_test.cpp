@@ -210,6 +210,15 @@ TEST(RequestParser, TargetWithWhitespaceOrControlCharacterIsRejected) {
     EXPECT_TRUE(rejected_with(400, request_line_with_host("GET /a\0z HTTP/1.1"s)));
 }
 
+// RFC 3986 section 2 allows only ASCII in a URI: raw UTF-8 (or any byte above 0x7F) in the
+// target is refused, as llhttp's strict mode does; the same text percent-encoded is fine.
+TEST(RequestParser, TargetWithRawBytesAbove0x7FIsRejectedButPercentEncodedIsNot) {
+    EXPECT_TRUE(rejected_with(400, request_line_with_host("GET /caf\xc3\xa9 HTTP/1.1")));
+    EXPECT_TRUE(rejected_with(400, request_line_with_host("GET /\x80 HTTP/1.1")));
+    EXPECT_TRUE(rejected_with(400, request_line_with_host("GET /a?q=\xff HTTP/1.1")));
+    EXPECT_TRUE(accepted(request_line_with_host("GET /caf%C3%A9 HTTP/1.1")));
+}
+
 TEST(RequestParser, TargetFormsAreChecked) {
     EXPECT_TRUE(accepted(request_line_with_host("OPTIONS * HTTP/1.1")));
     EXPECT_TRUE(accepted(request_line_with_host("GET http://example.com/x?y HTTP/1.1")));
@@ -227,8 +236,18 @@ TEST(RequestParser, TooLongTargetGives414BeforeTheLineEnds) {
 }
 
 TEST(RequestParser, UnsupportedVersionGives505) {
-    for (const char* version : {"HTTP/2.0", "HTTP/1.2", "HTTP/3", "HTTP/2", "HTTP/0.9"}) {
+    for (const char* version : {"HTTP/2.0", "HTTP/3", "HTTP/2", "HTTP/0.9"}) {
         EXPECT_TRUE(rejected_with(505, request_line_with_host("GET / "s + version)));
+    }
+}
+
+// RFC 9110 section 2.5: a higher minor version of HTTP/1 is processed as the highest minor
+// version the recipient implements, here HTTP/1.1 (nginx does the same).
+TEST(RequestParser, AHigherMinorVersionIsServedAsHttp11) {
+    for (const char* version : {"HTTP/1.2", "HTTP/1.9"}) {
+        const Outcome o = parse(request_line_with_host("GET / "s + version));
+        ASSERT_EQ(o.state, State::complete) << version << ": " << testing::PrintToString(o);
+        EXPECT_EQ(o.version_minor, 1) << version;
     }
 }
 
@@ -866,7 +885,8 @@ TEST(RequestLine, AnswersEachFaultWithItsStatus) {
         {"GET /" + std::string(16, 'a') + " HTTP/1.1", 414},
         {"GET / HTTP/1.1 ", 400},
         {"GET / HTTP/1", 400},
-        {"GET / HTTP/1.2", 505},
+        {"GET / HTTP/1.2", 0},
+        {"GET /\xc3\xa9 HTTP/1.1", 400},
         {"GET / HTTP/2", 505},
         {"PUT / HTTP/1.1", 0},
         {"FETCH / HTTP/1.1", 501},

@@ -19,17 +19,19 @@ struct RequestLineResult {
 };
 
 /// Parses a request line, given without its CRLF. On success sets `request.method`,
-/// `request.target` (views into `line`) and `request.version_minor`. The answer, checked in
-/// this order:
+/// `request.target` (views into `line`) and `request.version_minor` (0 for HTTP/1.0, else
+/// 1). The answer, checked in this order:
 /// - 400: not exactly three parts separated by single spaces; a method that is not a token;
 ///   an empty request-target;
 /// - 414: a request-target longer than `limits.max_target`;
-/// - 400: a request-target with whitespace or a control character, or not one of the forms
+/// - 400: a request-target with whitespace, a control character or a byte above 0x7F (raw
+///   UTF-8 must be percent-encoded, RFC 3986 section 2), or not one of the forms
 ///   origin-form (`/path?query`), absolute-form (`http://host/path`), or asterisk-form
 ///   (`*`, OPTIONS only);
 /// - 400: a version that is not `HTTP/` DIGIT `.` DIGIT (nor `HTTP/` DIGIT for a major
 ///   version other than 1, as in "HTTP/2" and "HTTP/3");
-/// - 505: a well-formed version other than HTTP/1.1 and HTTP/1.0;
+/// - 505: a well-formed version whose major is not 1 (HTTP/2.0, HTTP/0.9); a higher minor
+///   version of HTTP/1 (HTTP/1.2) is served as HTTP/1.1 (RFC 9110 section 2.5);
 /// - 501: a method other than GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH (methods are
 ///   case-sensitive: "get" is unknown).
 RequestLineResult parse_request_line(std::string_view line, const ParserLimits& limits,

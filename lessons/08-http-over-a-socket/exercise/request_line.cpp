@@ -6,12 +6,13 @@
 // request.target (as views into `line`, not copies) and request.version_minor (1 or 0), and
 // returns {} (ok), or returns {status, "a short reason"} and the server answers that status:
 //   400  not exactly "method SP target SP version" with single spaces; the method is not a
-//        token (is_token() is there for you); the target is empty, has whitespace or a
-//        control character, or is not "/..." (origin-form), "http://host/..." (absolute-form)
+//        token (is_token() is there for you); the target is empty, has whitespace, a
+//        control character or a byte above 0x7F (raw UTF-8: it must arrive percent-encoded),
+//        or is not "/..." (origin-form), "http://host/..." (absolute-form)
 //        or "*" (only with OPTIONS); a malformed version ("HTTP/1", "http/1.1", "HTTP/1.1 ")
 //   414  a target longer than limits.max_target
-//   505  a well-formed version other than HTTP/1.1 and HTTP/1.0 ("HTTP/1.2", "HTTP/2.0",
-//        "HTTP/3")
+//   505  a well-formed version whose major is not 1 ("HTTP/2.0", "HTTP/3", "HTTP/0.9");
+//        a higher HTTP/1 minor version ("HTTP/1.2") is served as HTTP/1.1 (version_minor 1)
 //   501  a well-formed method other than GET HEAD POST PUT DELETE OPTIONS PATCH ("get" too:
 //        methods are case-sensitive)
 // Check in that order. std::string_view's find(), substr() and == do all the work; nothing

@@ -8,7 +8,9 @@ processes   StartedProcess, "a process we started", and its Server; ServerStarte
             the start_server fixture); running one-shot programs; what /proc says
 http        raw HTTP/1.1 byte for byte, httpx clients, starting http_min
 activation  handing a program an already listening socket (systemd, fd:3)
-nginx       the real nginx on the course's configuration files
+nginx       the real nginx on the course's configuration files; behind_nginx()
+desync      sending a request-smuggling corpus entry and reading exactly what comes back
+desync_corpus  the corpus itself: 159 requests with their classes (source and commit inside)
 uds         pytest fixtures: a server on a Unix socket and an httpx client over it, liftable
             into another project (see ../README.md)
 

@@ -42,7 +42,7 @@ from typing import Mapping, Optional, Sequence
 
 import pytest
 
-from .http import HttpConnection, Response, http_request
+from .http import HttpConnection, Response, http_request, start_http_min
 from .processes import StartedProcess, processes
 from .programs import REPO_ROOT
 from .sockets import free_port
@@ -401,3 +401,22 @@ class NginxRunner:
     def finish_all(self) -> list[str]:
         """Stops every nginx still running (StartedProcess.finish); returns what went wrong."""
         return [problem for nginx in self.running for problem in nginx.finish()]
+
+
+# The complete example nginx.conf for each transport to http_min.
+EXAMPLE_FOR = {"tcp": "tcp-backend.conf", "unix": "unix-backend.conf"}
+
+
+def behind_nginx(start_server, nginx, short_dir, transport, *args, user=None, text=None):
+    """http_min on `transport` with `args`, and nginx running the example for it (or `text`).
+    The example's socket /run/http_min/http_min.sock becomes short_dir/http_min.sock, where
+    start_server puts the first server; its 127.0.0.1:8000 becomes http_min's real port."""
+    server = start_http_min(start_server, transport, "--no-access-log", *args)
+    if transport == "unix":
+        assert server.path == os.path.join(short_dir, "http_min.sock")
+    backends = {"127.0.0.1:8000": server.address} if transport == "tcp" else {}
+    extra = {} if user is None else {"user": user}
+    proxy = nginx.start(text if text is not None else read(EXAMPLES / EXAMPLE_FOR[transport]),
+                        sockets=short_dir, backends=backends, what=EXAMPLE_FOR[transport],
+                        **extra)
+    return server, proxy
