@@ -2,8 +2,8 @@
 
 Every request of the http-desync-guardian corpus (course_support/desync_corpus.py: 159
 requests, each classed Compliant, Acceptable, Ambiguous or Severe) goes to http_min over a
-Unix socket, followed on the same connection by `GET /healthz`. http_min is judged as an origin server
-that must never desynchronise:
+Unix socket, followed on the same connection by `GET /healthz`. http_min is judged as an
+origin server that must never desynchronise:
 
 - Severe: refused (400, 411, 413, 431, 501, 505 ...) and the connection closed. The request
   sent right behind it is never answered. No body is sent, so a server that waits for a body
