@@ -120,6 +120,10 @@ class Server:
             process.wait()
             if said is None and process.returncode != 0:
                 said = f"{self.name} exited with status {_status_text(process.returncode)} after SIGTERM"
+        else:
+            # Reaped already (it died on its own): workers it left would keep the group, and
+            # so its id, alive; they get SIGKILL. With none left, there is no such group.
+            _signal_group(process, signal.SIGKILL)
         for path in self.socket_files:
             remove_socket_file(path)
         return said

@@ -65,13 +65,15 @@ def result(report: str, nodeid: str) -> int:
         print(f"{nodeid} is not in {report}: was it renamed or removed? Configure again "
               f"(cmake --preset ...) to register the tests as they are now.")
         return 1
+    # pytest may report one test twice: its call, then an error in a fixture's teardown (a
+    # server that did not exit cleanly). Any failure or error in any of them fails the test.
     case = cases[0]
-    problems = case.findall("failure") + case.findall("error")
+    problems = [problem for each in cases for problem in each.findall("failure") + each.findall("error")]
     if problems:
         for problem in problems:
             print(f"{problem.tag.upper()}: {problem.get('message', '')}\n{problem.text or ''}")
         for stream in ("system-out", "system-err"):
-            for captured in case.findall(stream):
+            for captured in (found for each in cases for found in each.findall(stream)):
                 # pytest heads each capture ("--- Captured Out ---") even when it is empty.
                 said = re.sub(r"^-+ Captured \w+ -+$", "", captured.text or "", flags=re.M)
                 if said.strip():

@@ -77,7 +77,7 @@ def queued_bytes(client: socket.socket) -> tuple[int, int]:
     return unread, unsent
 
 
-def wait_until(condition, timeout: float = IO_TIMEOUT) -> bool:
+def became_true(condition, timeout: float = IO_TIMEOUT) -> bool:
     """Polls `condition` until it is true or `timeout` has passed; the short sleep only
     paces the polling, the deadline bounds it."""
     return bool(poll_until(condition, timeout, interval=0.01))
@@ -277,7 +277,7 @@ def test_a_client_that_vanishes_mid_message_does_not_hurt_the_others(start_serve
             assert newcomer.send_then_read_until_eof(b"newcomer\n") == b"newcomer\n"
         assert server.returncode is None, server.describe()
         # The server let go of the two that vanished: it holds the listener and two clients.
-        assert wait_until(lambda: sockets_held(server) == 3), (
+        assert became_true(lambda: sockets_held(server) == 3), (
             f"{program} holds {sockets_held(server)} sockets, expected 3 (the listener, "
             f"first and second)\n{server.describe()}")
 
@@ -294,7 +294,7 @@ def test_servers_stop_cleanly_on_sigterm(start_server, program):
             assert client.send_then_read_until_eof(message) == message
 
     os.kill(server.process.pid, signal.SIGTERM)
-    assert wait_until(lambda: has_exited(server.process.pid), STOP_TIMEOUT), (
+    assert became_true(lambda: has_exited(server.process.pid), STOP_TIMEOUT), (
         f"{program} did not exit within {STOP_TIMEOUT} s of SIGTERM\n{server.describe()}")
     left_behind = processes_of(server)  # before stop() kills whatever is left of the group
     status = server.stop()  # it has exited: this only collects the status

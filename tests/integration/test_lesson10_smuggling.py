@@ -22,12 +22,13 @@ nginx's own habits are not failures of the pair, and the test allows for them:
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
 
 from course_support.desync import (FOLLOW_UP, Answer, body_rfc9112_frames, exchange,
-                                   request_head)
+                                   is_refusal, request_head)
 from course_support.desync_corpus import CASES, SEVERE
 from course_support.nginx import behind_nginx
 
@@ -60,19 +61,38 @@ def test_corpus_request_never_desynchronises_nginx_in_front_of_http_min(start_se
                       timeout=PAIR_TIMEOUT)
     what = f"{case.kind} request {head!r} then GET /healthz, through nginx: {answer.describe()}"
 
-    if answered_as_http09(answer):
-        return  # one answer, no status line, then closed: nothing else was read as a request
-    assert answer.closed or len(answer.statuses) == 2, f"the connection was left hanging: {what}"
-    assert answer.statuses, f"no answer at all: {what}"
-    assert len(answer.statuses) <= 2 and not answer.leftover, f"more than was asked: {what}"
-    if len(answer.statuses) == 2:
-        assert answer.statuses[1] == 200 and answer.bodies[1] == b"ok", \
-            f"the request behind it was answered as something else: {what}"
-    else:
-        # Never answered: that is right only if the connection was refused and closed.
-        assert answer.closed and answer.statuses[0] >= 400, \
-            f"the request behind it was lost without a refusal: {what}"
+    # One answer with no status line, then closed, is nginx's HTTP/0.9: nothing else was
+    # read as a request.
+    if not answered_as_http09(answer):
+        assert answer.closed or len(answer.statuses) == 2, f"the connection was left hanging: {what}"
+        assert answer.statuses, f"no answer at all: {what}"
+        assert len(answer.statuses) <= 2 and not answer.leftover, f"more than was asked: {what}"
+        if len(answer.statuses) == 2:
+            assert answer.statuses[1] == 200 and answer.bodies[1] == b"ok", \
+                f"the request behind it was answered as something else: {what}"
+        else:
+            # Never answered: that is right only if the connection was refused and closed.
+            assert answer.closed and is_refusal(answer.statuses[0]), \
+                f"the request behind it was lost without a refusal: {what}"
 
     # The pair keeps serving everyone else.
     after = exchange(over_tcp(proxy.port), FOLLOW_UP, [b"GET"], timeout=PAIR_TIMEOUT)
     assert after.statuses[:1] == [200], f"the pair stopped serving after {case.id}: {after.describe()}"
+
+
+def test_nginx_refuses_two_content_lengths_itself_before_http_min_sees_them(start_server, nginx,
+                                                                            short_dir):
+    # Chapter 08's example: nginx answers its own 400 page (not http_min's text/plain one) and
+    # closes, and http_min serves no request at all.
+    access_log = os.path.join(short_dir, "access.log")
+    server, proxy = behind_nginx(start_server, nginx, short_dir, "unix", "--access-log", access_log)
+    case = next(case for case in CASES if case.id == "two-different-cls")
+    answer = exchange(over_tcp(proxy.port), request_head(case) + FOLLOW_UP, [case.method, b"GET"],
+                      timeout=PAIR_TIMEOUT)
+    assert answer.statuses == [400] and answer.closed, answer.describe()
+    assert b"<center>nginx" in answer.bodies[0], f"not nginx's own page: {answer.bodies[0]!r}"
+    assert proxy.get("/healthz").body == b"ok"  # the pair serves, and http_min logs it
+    assert server.stop() == 0
+    with open(access_log, encoding="utf-8") as log:
+        served = log.read().splitlines()
+    assert len(served) == 1 and "/healthz" in served[0], f"http_min served more: {served}"

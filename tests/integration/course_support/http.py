@@ -233,11 +233,16 @@ def unsent(connection: HttpConnection) -> int:
     return struct.unpack("i", fcntl.ioctl(connection.sock, termios.TIOCOUTQ, b"\0" * 4))[0]
 
 
-def stop_with_a_request_in_flight(server: StartedProcess, send_signal: Callable[[], None]) -> None:
+def stop_with_a_request_in_flight(server: StartedProcess, send_signal: Callable[[], None], *,
+                                  one_worker: bool = True) -> None:
     """A graceful stop, checked: with one idle keep-alive connection open and one POST /echo
     half sent (and read by the server), `send_signal()` is called; then the idle connection
-    must be closed at once, and the request in flight completed, answered with
-    `Connection: close`, and its connection closed."""
+    must be closed at once, and the request in flight completed and its connection closed.
+    With `one_worker`, the answer must also say `Connection: close`: the idle connection's
+    close proved that the one worker knows of the stop. With several workers the two
+    connections may sit on different ones, and the master's SIGTERM may reach the in-flight
+    connection's worker just after it answered; that worker then closes the connection, now
+    idle, at once, which is what is checked."""
     with connect(server) as idle, connect(server) as in_flight:
         idle.send(http_request("GET", "/healthz"))
         assert idle.read_response().body == b"ok"
@@ -250,5 +255,6 @@ def stop_with_a_request_in_flight(server: StartedProcess, send_signal: Callable[
         in_flight.send(request[-8:])
         response = in_flight.read_response()
         assert response.body == b"finish me, please"
-        assert response.header("Connection") == "close"
-        assert in_flight.closed_by_server()
+        if one_worker:
+            assert response.header("Connection") == "close", response
+        assert in_flight.closed_by_server(), "the connection in flight stayed open after its answer"
