@@ -13,6 +13,7 @@ namespace http_min {
 const char* const usage =
     "(--uds PATH | --bind ADDR | --host H --port P)... [--workers N] [--uds-mode OCTAL]\n"
     "       [--uds-group NAME] [--forwarded-allow LIST] [--request-timeout SECONDS]\n"
+    "       [--keepalive-timeout SECONDS] [--send-timeout SECONDS] [--graceful-timeout SECONDS]\n"
     "       [--root DIR] [--access-log FILE|- | --no-access-log]";
 
 namespace {
@@ -75,6 +76,12 @@ Config parse_command_line(std::span<char* const> args) {
             config.forwarded_allow = split_list(value);
         } else if (flag == "--request-timeout") {
             config.request_timeout = std::chrono::seconds(parse_number(flag, value, 1, 3600));
+        } else if (flag == "--keepalive-timeout") {
+            config.keepalive_timeout = std::chrono::seconds(parse_number(flag, value, 0, 3600));
+        } else if (flag == "--send-timeout") {
+            config.send_timeout = std::chrono::seconds(parse_number(flag, value, 1, 3600));
+        } else if (flag == "--graceful-timeout") {
+            config.graceful_timeout = std::chrono::seconds(parse_number(flag, value, 0, 3600));
         } else if (flag == "--root") {
             config.root = std::string(value);
         } else if (flag == "--access-log") {

@@ -23,7 +23,17 @@ struct Config {
     /// --forwarded-allow: peers whose X-Forwarded-For is trusted. IP addresses as text,
     /// "unix" for every Unix-socket peer, "*" for everyone.
     std::vector<std::string> forwarded_allow;
-    std::chrono::seconds request_timeout{30};  ///< --request-timeout SECONDS
+    /// --request-timeout SECONDS: the whole request (head and body) must arrive within this,
+    /// counted from accept() or from the end of the previous response.
+    std::chrono::seconds request_timeout{30};
+    /// --keepalive-timeout SECONDS: how long a connection with no request in progress may
+    /// stay silent before it is closed (uvicorn's default).
+    std::chrono::seconds keepalive_timeout{5};
+    /// --send-timeout SECONDS: close a connection whose output makes no progress this long.
+    std::chrono::seconds send_timeout{30};
+    /// --graceful-timeout SECONDS: after SIGTERM, finish requests in flight for at most this
+    /// long, then close what is left and exit (gunicorn's default).
+    std::chrono::seconds graceful_timeout{30};
     std::optional<std::string> root;           ///< --root DIR: files served under /static/
     std::string access_log = "-";              ///< --access-log FILE, "-" for stdout, "" for none
 };

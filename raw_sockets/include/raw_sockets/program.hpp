@@ -6,6 +6,7 @@
 #include <functional>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 
 namespace raw_sockets {
@@ -19,6 +20,11 @@ class UsageError : public std::runtime_error {
 /// Parses a file mode written in octal ("0660", "660"), at most 07777. Throws UsageError
 /// naming the text otherwise.
 mode_t parse_mode(std::string_view text);
+
+/// Client-supplied text made safe for a log line: bytes below 0x20, 0x7F, 0x80 and above,
+/// `"` and `\\` become `\\xHH` (as nginx writes them), so a client can neither forge a line
+/// nor send terminal escapes to whoever reads the log.
+std::string escape_for_log(std::string_view text);
 
 /// Runs `body` with the arguments after the program name. Any exception becomes exactly one
 /// line on stderr, `program: what went wrong`, and a non-zero exit status: 2 for a
