@@ -38,8 +38,16 @@ int run_program(int argc, char** argv, std::string_view usage,
                 const std::function<int(std::span<char*> args)>& body) {
     const char* slash = argc > 0 ? std::strrchr(argv[0], '/') : nullptr;
     const char* program = argc > 0 ? (slash != nullptr ? slash + 1 : argv[0]) : "program";
+    const std::span<char*> args(argv + 1, argc > 0 ? static_cast<std::size_t>(argc - 1) : 0);
+    // Asked for the usage: that is an answer, not an error (stdout, exit status 0).
+    for (const char* arg : args) {
+        if (std::strcmp(arg, "--help") == 0 || std::strcmp(arg, "-h") == 0) {
+            std::cout << "usage: " << program << ' ' << usage << '\n';
+            return 0;
+        }
+    }
     try {
-        return body(std::span<char*>(argv + 1, argc > 0 ? static_cast<std::size_t>(argc - 1) : 0));
+        return body(args);
     } catch (const UsageError& error) {
         std::cerr << program << ": " << error.what() << "\nusage: " << program << ' ' << usage
                   << '\n';

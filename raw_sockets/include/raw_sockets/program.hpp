@@ -29,6 +29,8 @@ std::string escape_for_log(std::string_view text);
 /// Runs `body` with the arguments after the program name. Any exception becomes exactly one
 /// line on stderr, `program: what went wrong`, and a non-zero exit status: 2 for a
 /// UsageError (followed by `usage`), 1 for anything else. Only here does a program exit.
+/// An argument `--help` or `-h` anywhere prints the usage on stdout and returns 0 without
+/// running `body`.
 int run_program(int argc, char** argv, std::string_view usage,
                 const std::function<int(std::span<char*> args)>& body);
 
