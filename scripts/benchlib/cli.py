@@ -15,30 +15,35 @@ import time
 
 from . import machine
 from .console import Console, Progress, duration_text
+from .hostile_suite import HostileSuite
 from .http_suite import HttpSuite
 from .markdown import one_level_down
 from .processes import BenchError, indented
 from .raw_suite import RawSuite
 from .suite import Bench, Settings
 
-SUITES = (RawSuite, HttpSuite)  # a new suite is one more class here
+SUITES = (RawSuite, HttpSuite, HostileSuite)  # a new suite is one more class here
 ENVIRONMENT = ("HTTP_MIN", "CANNED_HTTP", "IPC_BENCH")  # programs to measure instead of building them
 
 DESCRIPTION = """\
 Chapter 11's measurements, run side by side on this machine, written to a results folder.
 
-Suites (none given: all of them, raw then http):
+Suites (none given: all of them, raw, http, then hostile):
   raw    Unix sockets against TCP without HTTP: round-trip latency, throughput, connections
          (ipc_bench, checked against sockperf).
   http   the same JSON response from canned_http (the floor: no parsing at all), http_min
          (1 and 2 workers), nginx, uvicorn, gunicorn and aiohttp, over a Unix socket and over
          TCP, and from nginx in front of http_min (Unix-socket upstream against TCP upstream):
          requests/s (h2load, checked against wrk) and the servers' CPU time per request.
-         Servers run pinned to one core, the load generator to the other."""
+         Servers run pinned to one core, the load generator to the other.
+  hostile  http_min next to nginx under hostile and careless clients (issue 11's targets):
+         server memory per idle keep-alive connection (3,000 open), after 10,000 churned
+         connections, and with 4 clients that pipeline without reading; the median latency
+         of a keep-alive static GET over TCP and over a Unix socket. About a minute."""
 
 EPILOG = """\
-The results folder gets machine.txt, raw.csv, raw.md, latency.svg, http.csv, http.md and
-summary.md (the machine and both tables). Progress, with the time left, goes to stderr.
+The results folder gets machine.txt, raw.csv, raw.md, latency.svg, http.csv, http.md,
+hostile.csv, hostile.md and summary.md (the machine and every table). Progress, with the time left, goes to stderr.
 It is a measurement, not a test: it exits 0 whatever the figures say, and non-zero only when
 something failed to run.
 Environment: HTTP_MIN=/path/to/http_min, CANNED_HTTP=/path/to/canned_http and

@@ -197,7 +197,7 @@ def stop_process(process):
 
 
 # -------------------------------------------------------------------------------------------
-# CPU time of a process tree, from /proc.
+# A process tree and its CPU time, from /proc.
 
 def parse_proc_stat(line):
     """(pid, parent pid, ticks) from a /proc/PID/stat line, ticks being utime + stime +
@@ -209,23 +209,30 @@ def parse_proc_stat(line):
     return pid, int(fields[1]), sum(int(value) for value in fields[11:15])
 
 
+def tree_of(parents, roots):
+    """roots and all their descendants, as pids; parents maps pid to parent pid. A root
+    that is not in parents (it exited) is left out."""
+    children = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    found, queue = [], [root for root in roots if root in parents]
+    while queue:
+        pid = queue.pop()
+        found.append(pid)
+        queue += children.get(pid, [])
+    return found
+
+
 def tree_ticks_of(processes, roots):
     """Sum of the ticks of roots and all their descendants; processes maps pid to
     (parent, ticks)."""
-    children = {}
-    for pid, (parent, _) in processes.items():
-        children.setdefault(parent, []).append(pid)
-    total, queue = 0, [root for root in roots if root in processes]
-    while queue:
-        pid = queue.pop()
-        total += processes[pid][1]
-        queue += children.get(pid, [])
-    return total
+    parents = {pid: parent for pid, (parent, _) in processes.items()}
+    return sum(processes[pid][1] for pid in tree_of(parents, roots))
 
 
-def tree_ticks(roots):
-    """CPU time used so far by the processes roots and their descendants, in clock ticks.
-    One pass over /proc (this kernel may lack /proc/PID/task/TID/children)."""
+def scan_proc():
+    """{pid: (parent, ticks)} of every process, in one pass over /proc (this kernel may
+    lack /proc/PID/task/TID/children)."""
     processes = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -236,4 +243,14 @@ def tree_ticks(roots):
         except (FileNotFoundError, ProcessLookupError):
             continue  # it exited between the listing and the read
         processes[pid] = (parent, ticks)
-    return tree_ticks_of(processes, roots)
+    return processes
+
+
+def tree_ticks(roots):
+    """CPU time used so far by the processes roots and their descendants, in clock ticks."""
+    return tree_ticks_of(scan_proc(), roots)
+
+
+def tree_pids(roots):
+    """The pids of roots and their descendants now (a server's master and workers)."""
+    return tree_of({pid: parent for pid, (parent, _) in scan_proc().items()}, roots)
