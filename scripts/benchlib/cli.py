@@ -69,7 +69,8 @@ def parse_arguments(argv):
     parser.add_argument("--out", metavar="DIR",
                         help="where the results go (default results/YYYY-MM-DD-HHMMSS/)")
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke run of every suite, under a minute: fewer requests, one round")
+                        help="a smoke run of every suite, about a minute: fewer requests, one "
+                             "round, smaller counts in the hostile suite")
     parser.add_argument("--requests", metavar="N", type=positive,
                         help="http: requests per h2load run for the fast servers (default 200000, "
                              "--quick 20000); the slower ones get fewer, so that every run takes "

@@ -169,11 +169,11 @@ def hostile_markdown(rows, plan, notes=()):
             if f"latency_{transport}_requests" in m:
                 parts.append(f"{m[f'latency_{transport}_requests']:.0f} timed GETs over {name}")
         if parts:
-            counts.append(f"{title}: " + ", ".join(parts) + ".")
-    lines += counts
-    lines += [f"Note: {note}" for note in notes]
-    if counts or notes:
-        lines.append("")
+            counts.append(f"- {title}: " + ", ".join(parts) + ".")
+    if counts:
+        lines += ["What each server got:", ""] + counts + [""]
+    for note in notes:
+        lines += [f"Note: {note}", ""]
     lines.append("A measurement, not a test: the figures belong to this machine and this "
                  "build, and the suite reports them whatever they are.")
     return "\n".join(lines) + "\n"

@@ -17,7 +17,9 @@ from pathlib import Path
 
 HTTP_HEADER = "suite,server,transport,round,tool,requests,seconds,req_per_s,cpu_us_per_req"
 RAW_HEADER = "test,transport,size_bytes,buffer,stat,value,unit,rounds,round_min,round_max"
-FILES = ["machine.txt", "summary.md", "http.csv", "http.md", "raw.csv", "raw.md", "latency.svg"]
+HOSTILE_HEADER = "server,measure,value,unit"
+FILES = ["machine.txt", "summary.md", "http.csv", "http.md", "raw.csv", "raw.md", "latency.svg",
+         "hostile.csv", "hostile.md"]
 # Every server of the http suite, over both transports (the names http.csv uses).
 SERVERS = ["canned_http", "http_min", "http_min_2w", "nginx", "uvicorn", "gunicorn", "aiohttp",
            "nginx_http_min"]
@@ -66,11 +68,18 @@ def main():
         if tools != {"h2load", "wrk"}:
             problems.append(f"http.csv: the h2load/wrk check has rows of {sorted(tools)}")
         check_csv(out / "raw.csv", RAW_HEADER, problems)
+        # The hostile suite measures http_min and nginx, each in all four tests.
+        hostile = check_csv(out / "hostile.csv", HOSTILE_HEADER, problems)
+        for server in ("http_min", "nginx"):
+            measures = {row["measure"] for row in hostile if row["server"] == server}
+            for first in ("idle_open", "churn_answered", "pipeline_requests_sent", "latency_tcp_median_us"):
+                if first not in measures:
+                    problems.append(f"hostile.csv: no {first} row for {server}")
         if "<svg" not in (out / "latency.svg").read_text(errors="replace")[:2000]:
             problems.append("latency.svg: not an SVG image")
-        # summary.md holds machine.txt, raw.md and http.md, each title one level down.
+        # summary.md holds machine.txt, raw.md, http.md and hostile.md, each title one level down.
         summary = (out / "summary.md").read_text()
-        for name in ("raw.md", "http.md"):
+        for name in ("raw.md", "http.md", "hostile.md"):
             title = (out / name).read_text().splitlines()[0]
             if ("#" + title if title.startswith("#") else title) not in summary:
                 problems.append(f"summary.md: does not include {name} (its first line: {title})")
