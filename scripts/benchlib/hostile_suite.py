@@ -111,11 +111,17 @@ class HostileSuite(Suite):
         inherit it): 3,000 idle connections need 3,000 descriptors in the server and as many
         in the bench. With a hard limit too low for that, fewer connections, and a note."""
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if hard != resource.RLIM_INFINITY and soft != hard:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        limit = hard if hard != resource.RLIM_INFINITY else 1 << 20
-        self.console.line(f"open files: soft limit raised from {soft} to {limit} (the hard limit)"
-                          if soft != limit else f"open files: limit {limit}")
+        # An unlimited hard limit still stops at fs.nr_open: ask for plenty, not infinity.
+        limit = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 16)
+        if soft < limit:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+                self.console.line(f"open files: soft limit raised from {soft} to {limit}")
+            except (ValueError, OSError) as error:
+                self.console.line(f"open files: could not raise the limit of {soft}: {error}")
+                limit = soft
+        else:
+            self.console.line(f"open files: limit {limit}")
         if limit < self.counts.idle + FILES_BESIDES:
             possible = max(0, limit - FILES_BESIDES)
             self.note(f"the hard limit on open files ({limit}) is too low for {self.counts.idle} "
