@@ -77,10 +77,11 @@ class Progress:
         self.planned += [float(seconds_each)] * steps
 
     def replan(self, seconds_each):
-        """Once a suite knows better: the expected seconds of the steps still to come, which
-        must be as many as planned."""
-        assert len(seconds_each) == len(self.planned), "replan keeps the number of steps"
-        self.planned = [float(seconds) for seconds in seconds_each]
+        """Once a suite knows better: the expected seconds of its steps still to come. They
+        are the next ones in the plan (suites run in order); the steps of the suites after
+        it stay as planned."""
+        assert len(seconds_each) <= len(self.planned), "replan adds no steps"
+        self.planned[:len(seconds_each)] = [float(seconds) for seconds in seconds_each]
 
     def skip(self, steps):
         """Drops steps of the plan that will not run."""

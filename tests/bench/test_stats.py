@@ -100,6 +100,13 @@ class TimeLeft(unittest.TestCase):
         progress.skip(1)
         self.assertEqual((progress.count, progress.total, progress.left()), (1, 3, 6))
 
+    def test_a_suites_replan_changes_its_own_next_steps_and_keeps_the_later_suites(self):
+        progress, _ = self.progress()
+        progress.plan(1, steps=3)   # the http suite's steps
+        progress.plan(5, steps=2)   # a later suite's (hostile)
+        progress.replan([2, 2, 2])
+        self.assertEqual(progress.planned, [2, 2, 2, 5, 5])
+
     def test_on_a_terminal_the_status_is_one_line_rewritten_and_cleared_before_the_story(self):
         class Terminal(io.StringIO):
             def isatty(self):
