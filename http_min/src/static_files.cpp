@@ -123,7 +123,8 @@ StaticFiles::Found StaticFiles::open(std::string_view encoded_path) const {
     std::snprintf(by_descriptor.data(), by_descriptor.size(), "/proc/self/fd/%d", where.get());
     found.file.reset(::open(by_descriptor.data(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (!found.file) {
-        found.status = status_for(errno);
+        // ENOENT here is not the file's: /proc is not mounted where the server runs.
+        found.status = errno == ENOENT ? 500 : status_for(errno);
         return found;
     }
     found.status = 200;

@@ -37,8 +37,8 @@ struct Config {
     /// --graceful-timeout SECONDS: after SIGTERM, finish requests in flight for at most this
     /// long, then close what is left and exit (gunicorn's default).
     std::chrono::seconds graceful_timeout{30};
-    std::optional<std::string> root;           ///< --root DIR: files served under /static/
-    std::string access_log = "-";              ///< --access-log FILE, "-" for stdout, "" for none
+    std::optional<std::string> root;  ///< --root DIR: files served under /static/
+    std::string access_log = "-";     ///< --access-log FILE, "-" for stdout, "" for none
 };
 
 /// Parses the arguments after the program name. Throws raw_sockets::UsageError naming the
