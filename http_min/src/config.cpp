@@ -6,6 +6,7 @@
 #include <charconv>
 #include <string_view>
 
+#include "http_min/routes.hpp"
 #include "raw_sockets/program.hpp"
 
 namespace http_min {
@@ -45,11 +46,44 @@ std::vector<std::string> split_list(std::string_view text) {
     return items;
 }
 
+// --forwarded-allow: "unix", "*", or IP addresses, kept in canonical form (canonical_ip(),
+// routes.hpp), so that "0:0:0:0:0:0:0:1" trusts the peer ::1 and a typo cannot quietly
+// trust nobody.
+std::vector<std::string> parse_forwarded_allow(std::string_view text) {
+    std::vector<std::string> entries;
+    for (std::string& item : split_list(text)) {
+        if (item == "unix" || item == "*") {
+            entries.push_back(std::move(item));
+        } else if (std::optional<std::string> ip = canonical_ip(item)) {
+            entries.push_back(std::move(*ip));
+        } else {
+            throw UsageError("--forwarded-allow: '" + item +
+                             "' is not an IP address (such as 127.0.0.1 or ::1), unix or *");
+        }
+    }
+    return entries;
+}
+
+// An abstract socket has no file, so neither a mode nor a group: who may connect is decided
+// by the network namespace (and SO_PEERCRED) alone. Refuse, rather than let an operator
+// believe in a protection that is not there.
+void refuse_file_options_for_abstract(const Config& config, bool mode_given, bool group_given) {
+    if (!mode_given && !group_given) return;
+    for (const raw_sockets::Address& address : config.listen) {
+        if (address.kind() == raw_sockets::Address::Kind::unix_abstract) {
+            throw UsageError(std::string(mode_given ? "--uds-mode" : "--uds-group") +
+                             " cannot apply to " + address.to_string() +
+                             ": abstract sockets have no file mode or group");
+        }
+    }
+}
+
 }  // namespace
 
 Config parse_command_line(std::span<char* const> args) {
     Config config;
     std::optional<std::string> host, port;
+    bool mode_given = false, group_given = false;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string_view flag = args[i];
         if (flag == "--no-access-log") {
@@ -70,10 +104,12 @@ Config parse_command_line(std::span<char* const> args) {
             config.workers = parse_number(flag, value, 1, 256);
         } else if (flag == "--uds-mode") {
             config.uds_mode = raw_sockets::parse_mode(value);
+            mode_given = true;
         } else if (flag == "--uds-group") {
             config.uds_group = value;
+            group_given = true;
         } else if (flag == "--forwarded-allow") {
-            config.forwarded_allow = split_list(value);
+            config.forwarded_allow = parse_forwarded_allow(value);
         } else if (flag == "--request-timeout") {
             config.request_timeout = std::chrono::seconds(parse_number(flag, value, 1, 3600));
         } else if (flag == "--keepalive-timeout") {
@@ -96,6 +132,7 @@ Config parse_command_line(std::span<char* const> args) {
         config.listen.push_back(
             raw_sockets::Address::parse((v6 ? "[" + h + "]" : h) + ":" + port.value_or("8000")));
     }
+    refuse_file_options_for_abstract(config, mode_given, group_given);
     return config;
 }
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 
 #include "http_min/request_line.hpp"
+#include "message_text.hpp"
 
 namespace http_min {
 
@@ -23,9 +24,6 @@ RequestLineResult reject(int status, std::string_view reason) {
 bool is_digit(char c) {
     return c >= '0' && c <= '9';
 }
-bool is_alpha(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
 
 // A control character, DEL, whitespace or a byte above 0x7F: never part of a request-target
 // (RFC 3986 section 2 allows only ASCII; raw UTF-8 must be percent-encoded).
@@ -34,15 +32,29 @@ bool is_not_uri_char(char c) {
     return byte <= 0x20 || byte >= 0x7f;
 }
 
-// absolute-form starts with a URI scheme, ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then
-// "://". (The RFC allows any absolute-URI; a server for http and https asks for an authority.)
-bool is_absolute_form(std::string_view target) {
-    const std::size_t colon = target.find("://");
-    if (colon == std::string_view::npos || colon == 0 || !is_alpha(target[0])) return false;
-    for (const char c : target.substr(0, colon)) {
-        if (!is_alpha(c) && !is_digit(c) && c != '+' && c != '-' && c != '.') return false;
+bool starts_with_ignoring_case(std::string_view target, std::string_view prefix) {
+    if (target.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i) {
+        if (text::to_lower(target[i]) != prefix[i]) return false;
     }
     return true;
+}
+
+// absolute-form (RFC 9112 section 3.2.2) is how a client talks to a proxy, and a server must
+// accept it too; it is meant for http and https URIs. So: "http://" or "https://" (a scheme
+// is case-insensitive, RFC 3986 section 3.1), then a host, which may not be empty (RFC 9110
+// section 4.2.1: such an http URI is invalid and must be rejected). Any other scheme
+// (ftp://, ws://) is refused: this server is nobody's gateway to those.
+bool is_absolute_form(std::string_view target) {
+    std::size_t host = 0;
+    if (starts_with_ignoring_case(target, "http://")) {
+        host = 7;
+    } else if (starts_with_ignoring_case(target, "https://")) {
+        host = 8;
+    } else {
+        return false;
+    }
+    return host < target.size() && target[host] != '/' && target[host] != '?';
 }
 
 }  // namespace
@@ -73,13 +85,16 @@ RequestLineResult parse_request_line(std::string_view line, const ParserLimits& 
             return reject(400,
                           "whitespace, control character or non-ASCII byte in the request-target");
         }
+        // A fragment is the client's own business and is never sent (RFC 9112 section 3.2
+        // has no place for one): "/a#b" is malformed, not a path to guess at.
+        if (c == '#') return reject(400, "a fragment (#) in the request-target");
     }
     const bool asterisk_form = target == "*";
     if (asterisk_form && method != "OPTIONS") {
         return reject(400, "the asterisk-form target \"*\" is only for OPTIONS");
     }
     if (!asterisk_form && target[0] != '/' && !is_absolute_form(target)) {
-        return reject(400, "request-target is neither /path, http://host/path nor *");
+        return reject(400, "request-target is neither /path, http(s)://host/path nor *");
     }
 
     // HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 section 2.3). A higher

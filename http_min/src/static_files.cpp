@@ -6,7 +6,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
+#include <cstdio>
 
 #include "raw_sockets/error.hpp"
 
@@ -56,6 +58,27 @@ StaticFiles::StaticFiles(const std::string& root)
 }
 
 //! [open-beneath]
+namespace {
+
+// The answer when a file could not be found or opened. Running out of descriptors (EMFILE
+// for this process, ENFILE for the system) says nothing about the file: the request may
+// succeed in a moment, so 503, never 403. EWOULDBLOCK: another process holds a lease on it.
+int status_for(int error) noexcept {
+    switch (error) {
+        case ENOENT:
+        case ENOTDIR:
+            return 404;
+        case EMFILE:
+        case ENFILE:
+        case EWOULDBLOCK:
+            return 503;
+        default:
+            return 403;  // EACCES, EPERM, and EXDEV or ELOOP from a step outside the root
+    }
+}
+
+}  // namespace
+
 StaticFiles::Found StaticFiles::open(std::string_view encoded_path) const {
     Found found;
     thread_local std::string path;  // capacity reused
@@ -65,23 +88,43 @@ StaticFiles::Found StaticFiles::open(std::string_view encoded_path) const {
     }
     while (!path.empty() && path.front() == '/') path.erase(0, 1);
     if (path.empty()) return found;  // 404: no directory listings
-    // RESOLVE_BENEATH: every step, `..` and symbolic links included, must stay below the
-    // root, or the call fails with EXDEV. No string check can be fooled where none is made.
+    // 1. Find the file without opening it. An O_PATH descriptor names the inode but does not
+    // open the file: no FIFO end is taken (a writer waiting in open() would be let through
+    // into a pipe that then closes), no device driver's open() runs (a tape rewinds, a
+    // terminal becomes ours), and blocking is impossible. RESOLVE_BENEATH: every step, `..`
+    // and symbolic links included, must stay below the root, or the call fails with EXDEV.
+    // No string check can be fooled where none is made.
     open_how how{};
-    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below, as every
-    // non-regular file is); for regular files and sendfile() it changes nothing.
-    how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    how.flags = O_PATH | O_CLOEXEC;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    const long fd = ::syscall(SYS_openat2, root_.get(), path.c_str(), &how, sizeof how);
-    if (fd < 0) {
-        found.status = (errno == ENOENT || errno == ENOTDIR) ? 404 : 403;
+    const long located = ::syscall(SYS_openat2, root_.get(), path.c_str(), &how, sizeof how);
+    if (located < 0) {
+        found.status = status_for(errno);
         return found;
     }
-    found.file.reset(static_cast<int>(fd));
+    const raw_sockets::Fd where(static_cast<int>(located));
+    // 2. Only a regular file is served: FIFOs, sockets and devices are refused here, before
+    // anything opened them (fstat() works on an O_PATH descriptor).
     struct stat info {};
-    if (::fstat(found.file.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
-        found.file.reset();
+    if (::fstat(where.get(), &info) != 0) {
+        found.status = status_for(errno);
+        return found;
+    }
+    if (!S_ISREG(info.st_mode)) {
         found.status = S_ISDIR(info.st_mode) ? 404 : 403;
+        return found;
+    }
+    // 3. Open that very inode for reading through /proc/self/fd/N, which names the
+    // descriptor, not the file name: if the name was given to a FIFO since step 1, the FIFO
+    // is still not what opens. (Opening `path` again would race with such a swap.) The
+    // permission check of an ordinary open() happens here. O_NONBLOCK: a file another process
+    // holds a lease on fails at once (EWOULDBLOCK) instead of stalling the worker.
+    std::array<char, 32> by_descriptor{};
+    std::snprintf(by_descriptor.data(), by_descriptor.size(), "/proc/self/fd/%d", where.get());
+    found.file.reset(::open(by_descriptor.data(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (!found.file) {
+        // ENOENT here is not the file's: /proc is not mounted where the server runs.
+        found.status = errno == ENOENT ? 500 : status_for(errno);
         return found;
     }
     found.status = 200;

@@ -28,8 +28,11 @@ std::string escape_for_log(std::string_view text) {
 mode_t parse_mode(std::string_view text) {
     unsigned value = 0;
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value, 8);
-    if (text.empty() || error != std::errc() || end != text.data() + text.size() || value > 07777) {
-        throw UsageError("mode '" + std::string(text) + "' is not an octal file mode such as 0660");
+    // Permission bits only: setuid, setgid and sticky (07000) mean nothing on a socket file,
+    // so a mode that has them is a mistake, not a wish to honour in part.
+    if (text.empty() || error != std::errc() || end != text.data() + text.size() || value > 0777) {
+        throw UsageError("mode '" + std::string(text) +
+                         "' is not an octal permission mode from 0 to 0777, such as 0660");
     }
     return static_cast<mode_t>(value);
 }

@@ -64,6 +64,9 @@ REFUSED_COMPLIANT = {
     "target-empty": "400, no request-target",
     # 400: raw UTF-8 is not allowed in a URI (RFC 3986 section 2); percent-encode it.
     "target-raw-utf8": "400, raw bytes above 0x7F in the request-target",
+    # 400: its target ends in `#form`, a fragment, which a client never sends (RFC 9112
+    # section 3.2 has no place for one; test_lesson08_refusals.py).
+    "target-userinfo-like-path": "400, a fragment (#) in the request-target",
 }
 
 

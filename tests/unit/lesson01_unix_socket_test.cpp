@@ -969,3 +969,14 @@ TEST(ParseMode, ReadsOctalAndNamesBadText) {
         EXPECT_TRUE(contains(error->what(), "mode '" + std::string(bad) + "'")) << bad;
     }
 }
+
+TEST(ParseMode, AcceptsOnlyPermissionBits) {
+    EXPECT_EQ(raw_sockets::parse_mode("0777"), 0777u);
+    EXPECT_EQ(raw_sockets::parse_mode("0"), 0u);
+    // setuid, setgid and sticky bits mean nothing on a socket file.
+    for (const char* bad : {"1777", "2770", "4755", "01000", "7777"}) {
+        const auto error = thrown<raw_sockets::UsageError>([&] { raw_sockets::parse_mode(bad); });
+        ASSERT_TRUE(error) << bad;
+        EXPECT_TRUE(contains(error->what(), "0777")) << error->what();
+    }
+}

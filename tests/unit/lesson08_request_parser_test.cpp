@@ -227,6 +227,30 @@ TEST(RequestParser, TargetFormsAreChecked) {
     EXPECT_TRUE(rejected_with(400, request_line_with_host("GET index.html HTTP/1.1")));
 }
 
+TEST(RequestParser, FragmentInTheTargetIsRejected) {
+    // A client never sends a fragment (RFC 9112 section 3.2 has no place for one).
+    EXPECT_TRUE(rejected_with(400, request_line_with_host("GET /#x HTTP/1.1")));
+    EXPECT_TRUE(rejected_with(400, request_line_with_host("GET /a?b#c HTTP/1.1")));
+    EXPECT_TRUE(rejected_with(400, request_line_with_host("GET http://h/# HTTP/1.1")));
+    EXPECT_TRUE(accepted(request_line_with_host("GET /a%23b HTTP/1.1")));  // an encoded '#'
+}
+
+TEST(RequestParser, AbsoluteFormIsForHttpAndHttpsWithAHost) {
+    // RFC 9112 section 3.2.2; the scheme is case-insensitive (RFC 3986 section 3.1); an http
+    // URI with an empty host must be rejected (RFC 9110 section 4.2.1).
+    EXPECT_TRUE(accepted(request_line_with_host("GET https://example.com/x HTTP/1.1")));
+    EXPECT_TRUE(accepted(request_line_with_host("GET HTTP://example.com/x HTTP/1.1")));
+    EXPECT_TRUE(accepted(request_line_with_host("GET hTtPs://example.com HTTP/1.1")));
+    EXPECT_TRUE(accepted(request_line_with_host("GET http://h?/x HTTP/1.1")));
+    EXPECT_TRUE(rejected_with(400, request_line_with_host("GET ftp://example.com/x HTTP/1.1")));
+    EXPECT_TRUE(rejected_with(400, request_line_with_host("GET httpx://example.com/ HTTP/1.1")));
+    EXPECT_TRUE(rejected_with(400, request_line_with_host("GET ws://example.com/ HTTP/1.1")));
+    EXPECT_TRUE(rejected_with(400, request_line_with_host("GET http:///x HTTP/1.1")));
+    EXPECT_TRUE(rejected_with(400, request_line_with_host("GET http://?x HTTP/1.1")));
+    EXPECT_TRUE(rejected_with(400, request_line_with_host("GET http:// HTTP/1.1")));
+    EXPECT_TRUE(rejected_with(400, request_line_with_host("GET http:/x HTTP/1.1")));
+}
+
 TEST(RequestParser, TooLongTargetGives414BeforeTheLineEnds) {
     const ParserLimits limits = small_limits();  // max_target 16
     EXPECT_TRUE(
@@ -877,6 +901,10 @@ TEST(RequestLine, AnswersEachFaultWithItsStatus) {
         {"GET / HTTP/1.1", 0},
         {"OPTIONS * HTTP/1.1", 0},
         {"GET http://a.b/ HTTP/1.1", 0},
+        {"GET HTTPS://a.b HTTP/1.1", 0},
+        {"GET ftp://a.b/ HTTP/1.1", 400},
+        {"GET http:///x HTTP/1.1", 400},
+        {"GET /a#b HTTP/1.1", 400},
         {"GET /", 400},
         {"GET  / HTTP/1.1", 400},
         {"G=T / HTTP/1.1", 400},

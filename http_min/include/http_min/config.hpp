@@ -18,10 +18,13 @@ namespace http_min {
 struct Config {
     std::vector<raw_sockets::Address> listen;  ///< --uds, --bind, --host/--port, in order
     int workers = 1;                           ///< --workers N
-    mode_t uds_mode = 0660;                    ///< --uds-mode OCTAL
-    std::string uds_group;                     ///< --uds-group NAME
-    /// --forwarded-allow: peers whose X-Forwarded-For is trusted. IP addresses as text,
-    /// "unix" for every Unix-socket peer, "*" for everyone.
+    /// --uds-mode OCTAL: permission bits only (0 to 0777). With an abstract address this
+    /// option, like --uds-group, is a usage error: an abstract socket has no file.
+    mode_t uds_mode = 0660;
+    std::string uds_group;  ///< --uds-group NAME (see uds_mode)
+    /// --forwarded-allow: peers whose X-Forwarded-For is trusted. IP addresses in the
+    /// canonical form of canonical_ip() (routes.hpp: "::1", an IPv4-mapped address as IPv4),
+    /// "unix" for every Unix-socket peer, "*" for everyone. Anything else is a usage error.
     std::vector<std::string> forwarded_allow;
     /// --request-timeout SECONDS: the whole request (head and body) must arrive within this,
     /// counted from accept() or from the end of the previous response.
@@ -34,8 +37,8 @@ struct Config {
     /// --graceful-timeout SECONDS: after SIGTERM, finish requests in flight for at most this
     /// long, then close what is left and exit (gunicorn's default).
     std::chrono::seconds graceful_timeout{30};
-    std::optional<std::string> root;           ///< --root DIR: files served under /static/
-    std::string access_log = "-";              ///< --access-log FILE, "-" for stdout, "" for none
+    std::optional<std::string> root;  ///< --root DIR: files served under /static/
+    std::string access_log = "-";     ///< --access-log FILE, "-" for stdout, "" for none
 };
 
 /// Parses the arguments after the program name. Throws raw_sockets::UsageError naming the

@@ -25,9 +25,10 @@ struct RequestLineResult {
 ///   an empty request-target;
 /// - 414: a request-target longer than `limits.max_target`;
 /// - 400: a request-target with whitespace, a control character or a byte above 0x7F (raw
-///   UTF-8 must be percent-encoded, RFC 3986 section 2), or not one of the forms
-///   origin-form (`/path?query`), absolute-form (`http://host/path`), or asterisk-form
-///   (`*`, OPTIONS only);
+///   UTF-8 must be percent-encoded, RFC 3986 section 2), or with a fragment (`#`: a client
+///   never sends one), or not one of the forms origin-form (`/path?query`), absolute-form
+///   (`http://host/path` or `https://host/path`, the scheme in any case, the host not empty;
+///   any other scheme is refused), or asterisk-form (`*`, OPTIONS only);
 /// - 400: a version that is not `HTTP/` DIGIT `.` DIGIT (nor `HTTP/` DIGIT for a major
 ///   version other than 1, as in "HTTP/2" and "HTTP/3");
 /// - 505: a well-formed version whose major is not 1 (HTTP/2.0, HTTP/0.9); a higher minor

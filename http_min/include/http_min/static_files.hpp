@@ -25,7 +25,7 @@ class StaticFiles {
 
     /// What open() found.
     struct Found {
-        int status = 404;               ///< 200, 400, 403 or 404
+        int status = 404;               ///< 200, 400, 403, 404, 503, or 500 (no /proc)
         raw_sockets::Fd file;           ///< the open file, for status 200
         std::uint64_t size = 0;         ///< its size
         std::string_view content_type;  ///< by extension
@@ -33,7 +33,10 @@ class StaticFiles {
 
     /// Opens `encoded_path` (the URL path after "/static/", still %-encoded) below the root.
     /// The kernel enforces the boundary: openat2() with RESOLVE_BENEATH refuses `..` steps
-    /// and symbolic links that lead outside, whatever the encoding tricks (403).
+    /// and symbolic links that lead outside, whatever the encoding tricks (403). Only a
+    /// regular file is opened: a FIFO, socket or device node is refused (403) before anything
+    /// opens it, and a directory is 404. Out of descriptors (EMFILE, ENFILE) is 503. Needs
+    /// /proc (the file is opened for reading through /proc/self/fd; see static_files.cpp).
     Found open(std::string_view encoded_path) const;
 
   private:

@@ -8,7 +8,9 @@
 //   400  not exactly "method SP target SP version" with single spaces; the method is not a
 //        token (is_token() is there for you); the target is empty, has whitespace, a
 //        control character or a byte above 0x7F (raw UTF-8: it must arrive percent-encoded),
-//        or is not "/..." (origin-form), "http://host/..." (absolute-form)
+//        has a fragment ("#": a client never sends one), or is not "/..." (origin-form),
+//        "http://host..." or "https://host..." (absolute-form: the scheme in any case,
+//        "HTTP://h/" too, the host not empty; "ftp://h/" and "http:///x" are 400)
 //        or "*" (only with OPTIONS); a malformed version ("HTTP/1", "http/1.1", "HTTP/1.1 ")
 //   414  a target longer than limits.max_target
 //   505  a well-formed version whose major is not 1 ("HTTP/2.0", "HTTP/3", "HTTP/0.9");

@@ -17,8 +17,9 @@ class UsageError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-/// Parses a file mode written in octal ("0660", "660"), at most 07777. Throws UsageError
-/// naming the text otherwise.
+/// Parses a socket file's permission bits written in octal ("0660", "660"): 0 to 0777, since
+/// setuid, setgid and sticky bits mean nothing on a socket. Throws UsageError naming the text
+/// otherwise.
 mode_t parse_mode(std::string_view text);
 
 /// Client-supplied text made safe for a log line: bytes below 0x20, 0x7F, 0x80 and above,
