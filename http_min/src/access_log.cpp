@@ -141,10 +141,11 @@ void AccessLog::flush() {
             written_ = note_end_ = 0;
             if (dropped_unannounced_ == 0) return;
             // Everything queued is out: writing has resumed, so say what is missing.
-            const std::string note = note_of_drops(dropped_unannounced_, "its reader did not keep up");
-            if (!queue(note)) return;  // a capacity smaller than the note: it stays untold
+            const std::string note =
+                note_of_drops(dropped_unannounced_, "its reader did not keep up");
+            dropped_unannounced_ = 0;  // logging resumes, with the note or without
+            if (!queue(note)) return;  // a buffer smaller than the note: only stderr will tell
             note_end_ = note.size();
-            dropped_unannounced_ = 0;
         }
         const long sent = write_some({buffer_.data() + written_, next_chunk()});
         if (sent == 0) return;  // the destination is full: the next turn of the loop
@@ -203,20 +204,19 @@ std::string AccessLog::finish(std::chrono::milliseconds patience) {
     using Clock = std::chrono::steady_clock;
     const Clock::time_point deadline = Clock::now() + patience;
     flush();
-    while ((pending_bytes() > 0 || dropped_unannounced_ > 0) && write_error_.empty()) {
+    while (pending_bytes() > 0 && write_error_.empty()) {
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
         if (left.count() <= 0) break;
         pollfd room{.fd = fd_, .events = POLLOUT, .revents = 0};
         const int ready = ::poll(&room, 1, static_cast<int>(left.count()));
         if (ready == 0 || (ready < 0 && errno != EINTR)) break;  // EINTR: look again
         flush();
-        if (pending_bytes() == 0 && dropped_unannounced_ > 0) break;  // the note did not fit
     }
     lose_what_is_queued();
     finished_ = true;
     if (dropped_total_ == 0) return {};
-    return note_of_drops(dropped_total_, write_error_.empty() ? "its reader did not keep up"
-                                                              : write_error_);
+    return note_of_drops(dropped_total_,
+                         write_error_.empty() ? "its reader did not keep up" : write_error_);
 }
 
 }  // namespace http_min

@@ -243,6 +243,19 @@ TEST(AccessLog, LaterFlushWritesTheNoteOfDroppedLines) {
     EXPECT_TRUE(contains(report, "dropped " + std::to_string(dropped) + " access log lines"));
 }
 
+TEST(AccessLog, KeepsLoggingAfterDropsEvenIfTheNoteDoesNotFit) {
+    LogPipe pipe;
+    AccessLog log(pipe.write_end(), request_line(0).size() + 10);  // one line, not a note
+    log_request(log, 0);
+    log_request(log, 1);  // no room: dropped
+    log.flush();
+    log_request(log, 2);
+    log.flush();
+    EXPECT_EQ(pipe.drain(), request_line(0) + request_line(2));
+    EXPECT_EQ(log.dropped(), 1u);
+    EXPECT_TRUE(contains(log.finish(0ms), "dropped 1 access log lines"));
+}
+
 TEST(AccessLog, FinishGivesUpOnAFullPipeAndCountsWhatWasLeft) {
     LogPipe pipe;
     pipe.fill();

@@ -90,7 +90,7 @@ class AccessLog {
     std::string line_;          // the line being composed (reused: no allocation per line)
     std::uint64_t dropped_total_ = 0;
     std::uint64_t dropped_unannounced_ = 0;  // dropped since the last note in the log
-    std::string write_error_;  // a write failed (not EAGAIN): the log is given up
+    std::string write_error_;                // a write failed (not EAGAIN): the log is given up
     bool finished_ = false;
 };
 
