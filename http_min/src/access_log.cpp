@@ -160,7 +160,8 @@ void AccessLog::flush() {
 
 // At most PIPE_BUF bytes, ending at the end of a line: a write that small to a pipe is
 // atomic (all or nothing, even non-blocking), so several workers sharing the pipe never
-// tear each other's lines. A single line longer than that goes alone.
+// tear each other's lines. A single line longer than that goes alone (and only it could be
+// torn: a long target, escaped).
 std::size_t AccessLog::next_chunk() const {
     const std::string_view pending(buffer_.data() + written_, pending_bytes());
     const std::size_t last_end = pending.substr(0, PIPE_BUF).rfind('\n');

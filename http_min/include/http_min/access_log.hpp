@@ -22,9 +22,12 @@
 
 namespace http_min {
 
-/// One process's access log. Lines are queued by `text`/`escaped`/`number` and `end_line`,
-/// and written by `flush` (once per turn of the event loop) as far as the destination takes
-/// them without blocking. Memory is bounded by the capacity given at construction.
+/// One process's access log (each http_min worker makes its own from the descriptor it is
+/// given). Lines are composed by `text`/`escaped`/`number`, queued by `end_line`, and
+/// written by `flush` (once per turn of the event loop) as far as the destination takes
+/// them without blocking. Memory is bounded by the capacity given at construction. The
+/// program must ignore SIGPIPE (http_min's main() does): a pipe whose reader has gone then
+/// fails with EPIPE, and the log is given up, its lines counted as dropped.
 class AccessLog {
   public:
     /// 64 KiB: as much as a pipe holds, so a reader that falls behind has twice that much
@@ -54,7 +57,9 @@ class AccessLog {
     /// Adds a decimal number.
     AccessLog& number(long value);
     /// Ends the line being composed (the newline is added here) and queues it, or drops and
-    /// counts it if the buffer has no room for it. Never blocks.
+    /// counts it if the buffer has no room for it. Once a line was dropped, later lines are
+    /// dropped too until everything queued is written; then a note of how many goes first
+    /// (one note per gap, where the gap is). Never blocks.
     void end_line();
 
     /// Writes queued lines as far as the destination takes them now, in whole lines of at
