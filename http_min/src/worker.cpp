@@ -17,6 +17,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "http_min/access_log.hpp"
 #include "http_min/request_parser.hpp"
 #include "http_min/response.hpp"
 #include "http_min/routes.hpp"
@@ -174,7 +175,7 @@ class Worker {
             const auto events = epoll_.wait(ready, 1000);  // a signal: no events
             now_ = Clock::now();
             for (const epoll_event& event : events) dispatch(event);
-            if (log_ != nullptr) std::fflush(log_);
+            log_.flush();  // never blocks: lines that find no room are dropped and counted
             // The sweep visits every connection: under load, once per batch would cost more
             // than the requests themselves. A tenth of a second is precise enough.
             if (now_ >= next_sweep_) {
@@ -430,24 +431,23 @@ class Worker {
         }
     }
 
+    // The method and the target are the client's bytes: escaped, so that a client can
+    // neither forge a field or a line nor send terminal escapes to whoever reads the log.
     void log(const Connection& connection, const Request& request, int status) {
-        if (log_ == nullptr) return;
-        std::fprintf(log_, "%s \"%.*s %.*s HTTP/1.%d\" %d\n", connection.peer.label.c_str(),
-                     static_cast<int>(request.method.size()), request.method.data(),
-                     static_cast<int>(request.target.size()), request.target.data(),
-                     request.version_minor, status);
+        log_.text(connection.peer.label).text(" \"").escaped(request.method).text(" ");
+        log_.escaped(request.target).text(" HTTP/1.").number(request.version_minor);
+        log_.text("\" ").number(status).end_line();
     }
 
     void log(const Connection& connection, const char* what, int status) {
-        if (log_ != nullptr) {
-            std::fprintf(log_, "%s \"%s\" %d\n", connection.peer.label.c_str(), what, status);
-        }
+        log_.text(connection.peer.label).text(" \"").text(what).text("\" ").number(status);
+        log_.end_line();
     }
 
     std::span<Socket> listeners_;
     const Config& config_;
     const raw_sockets::StopSignals& stop_;
-    std::FILE* log_;
+    AccessLog log_;  // this worker's own: bounded, written without blocking
     Site site_;
     std::optional<StaticFiles> files_;
     raw_sockets::Epoll epoll_;
