@@ -22,22 +22,24 @@ int main(int argc, char** argv) {
         // it; a client that sent everything first would leave those answers unread, and once
         // they fill the socket buffers the server waits for us to read while we wait for it
         // to read: neither ever moves again. A second thread reads, so both directions flow.
+        // When one side fails, shutdown(SHUT_RDWR) wakes the other from its wait; the
+        // reader's error, the first cause, is the one reported.
         std::exception_ptr reader_failed;
         std::thread reader([&server, &reader_failed] {
             try {
                 while (const auto answer = recv_frame(server)) std::cout << '[' << *answer << "]\n";
             } catch (...) {
                 reader_failed = std::current_exception();
+                ::shutdown(server.native_handle(), SHUT_RDWR);
             }
         });
         try {
             for (const char* message : args.subspan(1)) send_frame(server, message);
             server.shutdown_write();  // no more messages: the server ends its answers too
         } catch (...) {
-            // The reader may be waiting for answers that will never come: wake it and let
-            // it end before the socket does.
             ::shutdown(server.native_handle(), SHUT_RDWR);
-            reader.join();
+            reader.join();  // before the socket it reads from is gone
+            if (reader_failed) std::rethrow_exception(reader_failed);
             throw;
         }
         reader.join();
