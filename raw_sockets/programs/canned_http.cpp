@@ -57,7 +57,7 @@ bool answer(int fd) {
 
 int main(int argc, char** argv) {
     return run_program(argc, argv, "ADDRESS", [](std::span<char*> args) {
-        if (args.size() != 1) throw UsageError("expected one address");
+        expect_arguments(args, {"ADDRESS"});
         // A client that vanishes between our read and our write must not end us with SIGPIPE
         // (write() has no MSG_NOSIGNAL; the library's send calls do).
         std::signal(SIGPIPE, SIG_IGN);

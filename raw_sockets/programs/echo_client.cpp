@@ -31,7 +31,7 @@ void round_trip(Socket& server, std::string_view chunk) {
 
 int main(int argc, char** argv) {
     return run_program(argc, argv, "ADDRESS [WORD...]", [](std::span<char*> args) {
-        if (args.empty()) throw UsageError("expected an address");
+        expect_leading_arguments(args, {"ADDRESS"});
         //! [client]
         Socket server = connect_to(Address::parse(args[0]));
         if (args.size() > 1) {

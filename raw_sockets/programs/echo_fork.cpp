@@ -17,7 +17,7 @@ using namespace raw_sockets;
 
 int main(int argc, char** argv) {
     return run_program(argc, argv, "ADDRESS", [](std::span<char*> args) {
-        if (args.size() != 1) throw UsageError("expected one address");
+        expect_arguments(args, {"ADDRESS"});
         // With SIGCHLD ignored, the kernel reaps exited children itself: no zombies, and no
         // handler racing with the accept loop.
         ::signal(SIGCHLD, SIG_IGN);

@@ -18,7 +18,7 @@ using namespace raw_sockets;
 
 int main(int argc, char** argv) {
     return run_program(argc, argv, "ADDRESS", [](std::span<char*> args) {
-        if (args.size() != 1) throw UsageError("expected one address");
+        expect_arguments(args, {"ADDRESS"});
         const Address address = Address::parse(args[0]);
         StopSignals stop;                      // SIGINT/SIGTERM end the loop below
         Socket listener = listen_on(address);  // socket() + bind() + listen()

@@ -7,7 +7,9 @@
 //   echo_server unix:/tmp/echo.sock     (or 127.0.0.1:7000, [::1]:0, unix:@echo)
 //
 // It prints `listening on ADDRESS` to stderr once clients can connect, and on SIGINT or
-// SIGTERM finishes the client in hand, removes its socket file and exits 0.
+// SIGTERM removes its socket file and exits 0. It serves one client at a time, waiting for
+// that client alone (chapter 04's lesson), but not at a stop: a client in hand that sends
+// nothing, or does not read, is abandoned then rather than waited for.
 #include <iostream>
 
 #include "raw_sockets/raw_sockets.hpp"
@@ -16,7 +18,7 @@ using namespace raw_sockets;
 
 int main(int argc, char** argv) {
     return run_program(argc, argv, "ADDRESS", [](std::span<char*> args) {
-        if (args.size() != 1) throw UsageError("expected one address");
+        expect_arguments(args, {"ADDRESS"});
         //! [server]
         const Address address = Address::parse(args[0]);
         StopSignals stop;                      // SIGINT/SIGTERM end the loop below
@@ -26,6 +28,7 @@ int main(int argc, char** argv) {
 
         while (stop.wait_readable(listener)) {  // a client is waiting, or we were told to stop
             Socket client = accept_connection(listener);
+            client.set_stop_event(stop.event_fd());  // a stop ends the wait for this client too
             // echo_until_eof() until the client ends its stream; a client that resets or
             // leaves without reading ends its own connection, not the server.
             serve_echo_client(client);

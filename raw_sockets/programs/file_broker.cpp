@@ -32,7 +32,10 @@ Fd open_under(const Fd& root, const std::string& name, std::string& why) {
         return Fd();
     }
     // openat() relative to the root directory; O_NOFOLLOW refuses a symbolic link.
-    Fd file(::openat(root.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    // O_NONBLOCK: look before waiting. Opening a FIFO for reading waits for a writer, and
+    // this server serves one client at a time: every later client, and SIGTERM, would wait
+    // with it. With O_NONBLOCK open() returns at once, and fstat() tells what we have.
+    Fd file(::openat(root.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     if (!file) {
         why = "open(" + name + "): " + errno_name(errno) + " (" + std::strerror(errno) + ")";
         return file;
@@ -42,29 +45,58 @@ Fd open_under(const Fd& root, const std::string& name, std::string& why) {
         why = name + " is not a regular file";
         return Fd();
     }
+    // The client shares this open file description, flags included: hand it over as an
+    // ordinary blocking file.
+    const int flags = ::fcntl(file.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(file.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        throw_errno("fcntl", name);
+    }
     return file;
+}
+
+struct Options {
+    std::string address;
+    std::string root;
+    ListenOptions listen;
+};
+
+Options parse(std::span<char*> args) {
+    expect_leading_arguments(args, {"ADDRESS"});
+    Options options{args[0], {}, {}};
+    for (std::size_t i = 1; i < args.size(); i += 2) {
+        const std::string_view flag = args[i];
+        if (flag == "--root") {
+            options.root = option_value(args, i);
+            if (options.root.empty()) throw UsageError("--root '' is not a directory");
+        } else if (flag == "--mode") {
+            options.listen.unix_mode = parse_mode_option(flag, option_value(args, i));
+        } else if (flag.starts_with('-')) {
+            throw UsageError("unknown option '" + std::string(flag) + "'");
+        } else {
+            throw UsageError("unexpected argument '" + std::string(flag) + "'");
+        }
+    }
+    if (options.root.empty()) throw UsageError("missing --root DIR");
+    return options;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     return run_program(argc, argv, "ADDRESS --root DIR [--mode OCTAL]", [](std::span<char*> args) {
-        if (args.size() != 3 && args.size() != 5) throw UsageError("wrong arguments");
-        if (std::string(args[1]) != "--root") throw UsageError("expected --root DIR");
-        ListenOptions options;
-        if (args.size() == 5) {
-            if (std::string(args[3]) != "--mode") throw UsageError("expected --mode OCTAL");
-            options.unix_mode = static_cast<mode_t>(std::stoul(args[4], nullptr, 8));
-        }
-        const Fd root(::open(args[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!root) throw_errno("open", args[2]);
+        const Options options = parse(args);
+        const Fd root(::open(options.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!root) throw_errno("open", options.root);
 
         StopSignals stop;
-        Socket listener = listen_on(Address::parse(args[0]), options);
+        Socket listener = listen_on(Address::parse(options.address), options.listen);
         SocketFileCleanup cleanup(listener);
         std::cerr << "listening on " << listener.name() << std::endl;
         while (stop.wait_readable(listener)) {
             Socket client = accept_connection(listener);
+            // One client at a time, but a stop is not kept waiting by one that sends nothing
+            // or half a name: its recv() gives up (ECANCELED, caught below).
+            client.set_stop_event(stop.event_fd());
             try {
                 LineReader lines(client, 4096);
                 const auto name = lines.read_line();
@@ -79,8 +111,11 @@ int main(int argc, char** argv) {
                     client.send_all("error: " + why + "\n");
                 }
                 //! [hand-over]
-                std::cerr << to_string(peer_credentials(client)) << " asked for " << *name << ": "
-                          << (file ? "sent" : why) << std::endl;
+                // The name is the client's text: escaped, it can neither forge a log line nor
+                // send terminal escapes to whoever reads the log.
+                std::cerr << to_string(peer_credentials(client)) << " asked for "
+                          << escape_for_log(*name) << ": " << (file ? "sent" : escape_for_log(why))
+                          << std::endl;
             } catch (const SocketError& error) {
                 std::cerr << "client lost: " << error.what() << std::endl;
             } catch (const ProtocolError& error) {

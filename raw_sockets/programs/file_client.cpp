@@ -17,7 +17,7 @@ using namespace raw_sockets;
 
 int main(int argc, char** argv) {
     return run_program(argc, argv, "ADDRESS NAME", [](std::span<char*> args) {
-        if (args.size() != 2) throw UsageError("expected an address and a file name");
+        expect_arguments(args, {"ADDRESS", "NAME"});
         Socket broker = connect_to(Address::parse(args[0]));
         send_line(broker, args[1]);
         //! [receive]

@@ -12,13 +12,16 @@ using namespace raw_sockets;
 
 int main(int argc, char** argv) {
     return run_program(argc, argv, "ADDRESS", [](std::span<char*> args) {
-        if (args.size() != 1) throw UsageError("expected one address");
+        expect_arguments(args, {"ADDRESS"});
         StopSignals stop;
         Socket listener = listen_on(Address::parse(args[0]));
         SocketFileCleanup cleanup(listener);
         std::cerr << "listening on " << listener.name() << std::endl;
         while (stop.wait_readable(listener)) {
             Socket client = accept_connection(listener);
+            // One client at a time, but a stop is not kept waiting by one that sends nothing
+            // or stops mid-frame: its recv() or send() gives up (ECANCELED, caught below).
+            client.set_stop_event(stop.event_fd());
             try {
                 //! [serve-frames]
                 while (const auto message = recv_frame(client)) {

@@ -53,7 +53,7 @@ void show_split(std::size_t size) {
 
 int main(int argc, char** argv) {
     return run_program(argc, argv, "", [](std::span<char*> args) {
-        if (!args.empty()) throw UsageError("takes no arguments");
+        expect_arguments(args, {});
         show_reads("SOCK_STREAM", SOCK_STREAM);
         show_reads("SOCK_SEQPACKET", SOCK_SEQPACKET);
         show_reads("SOCK_DGRAM", SOCK_DGRAM);

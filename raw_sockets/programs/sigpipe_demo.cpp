@@ -20,8 +20,8 @@ using namespace raw_sockets;
 
 int main(int argc, char** argv) {
     return run_program(argc, argv, "[--nosignal]", [](std::span<char*> args) {
-        const bool nosignal = args.size() == 1 && std::string_view(args[0]) == "--nosignal";
-        if (!args.empty() && !nosignal) throw UsageError("unknown argument");
+        const bool nosignal = !args.empty() && std::string_view(args[0]) == "--nosignal";
+        expect_arguments(args.subspan(nosignal ? 1 : 0), {});  // nothing else
         auto [writer, reader] = socket_pair(SOCK_STREAM);
         reader.close();
         std::cout << "the reader has closed; sending with "

@@ -14,7 +14,7 @@ using namespace raw_sockets;
 
 int main(int argc, char** argv) {
     return run_program(argc, argv, "ADDRESS [TEXT...]", [](std::span<char*> args) {
-        if (args.empty()) throw UsageError("expected an address");
+        expect_leading_arguments(args, {"ADDRESS"});
         Socket server = connect_to(Address::parse(args[0]));
         if (args.size() > 1) {
             std::string line = args[1];

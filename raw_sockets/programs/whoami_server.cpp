@@ -6,6 +6,7 @@
 //
 //   whoami_server unix:/tmp/who.sock                  answers everyone
 //   whoami_server unix:/tmp/who.sock --allow-uid 0    answers root, refuses everyone else
+//   whoami_server unix:/tmp/who.sock --allow-uid 0,1000   answers root and uid 1000
 //   whoami_server unix:/tmp/who.sock --mode 0666      socket file writable by all users
 #include <iostream>
 #include <set>
@@ -24,24 +25,23 @@ struct Options {
 };
 
 Options parse(std::span<char*> args) {
-    if (args.empty()) throw UsageError("expected an address");
+    expect_leading_arguments(args, {"ADDRESS"});
     Options options{Address::parse(args[0]), {}, {}};
     for (std::size_t i = 1; i < args.size(); i += 2) {
-        const std::string flag = args[i];
-        if (i + 1 >= args.size()) throw UsageError(flag + " needs a value");
-        const std::string value = args[i + 1];
-        try {
-            if (flag == "--allow-uid") {
-                options.allowed.insert(static_cast<uid_t>(std::stoul(value)));
-            } else if (flag == "--mode") {
-                options.listen.unix_mode = parse_mode(value);
-            } else if (flag == "--group") {
-                options.listen.unix_group = value;
-            } else {
-                throw UsageError("unknown option " + flag);
+        const std::string_view flag = args[i];
+        if (flag == "--allow-uid") {  // repeatable, and each may be a list: 0,65534
+            for (const uid_t uid : parse_uid_list(flag, option_value(args, i))) {
+                options.allowed.insert(uid);
             }
-        } catch (const std::logic_error&) {  // stoul: not a number
-            throw UsageError(flag + " '" + value + "' is not a number");
+        } else if (flag == "--mode") {
+            options.listen.unix_mode = parse_mode_option(flag, option_value(args, i));
+        } else if (flag == "--group") {
+            options.listen.unix_group = option_value(args, i);
+            if (options.listen.unix_group.empty()) throw UsageError("--group '' is not a group name");
+        } else if (flag.starts_with('-')) {
+            throw UsageError("unknown option '" + std::string(flag) + "'");
+        } else {
+            throw UsageError("unexpected argument '" + std::string(flag) + "'");
         }
     }
     return options;
@@ -64,7 +64,7 @@ std::string answer(const Socket& client, const std::set<uid_t>& allowed) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return run_program(argc, argv, "ADDRESS [--allow-uid UID]... [--mode OCTAL] [--group NAME]",
+    return run_program(argc, argv, "ADDRESS [--allow-uid UID[,UID]...]... [--mode OCTAL] [--group NAME]",
                        [](std::span<char*> args) {
                            const Options options = parse(args);
                            StopSignals stop;

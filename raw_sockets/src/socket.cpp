@@ -14,12 +14,37 @@
 
 namespace raw_sockets {
 
+void Socket::wait_unless_stopped(short events, const char* operation) const {
+    pollfd fds[2] = {{.fd = fd_.get(), .events = events, .revents = 0},
+                     {.fd = stop_event_, .events = POLLIN, .revents = 0}};
+    for (;;) {
+        if (::poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;  // most likely the stop signal itself: look again
+            throw_errno("poll", name_);
+        }
+        if (fds[1].revents != 0) {
+            throw SocketError(operation, name_, ECANCELED,
+                              "the server is stopping and gave up on this peer");
+        }
+        if (fds[0].revents != 0) return;  // ready, or hung up or failed: the call will say
+    }
+}
+
 std::size_t Socket::send_some(std::span<const std::byte> data) {
     for (;;) {
+        // With a stop event, never block inside send(): wait in poll() for room or the stop,
+        // then take what fits now (MSG_DONTWAIT), since a blocking send() would wait until
+        // all of `data` is gone.
+        int flags = 0;
+        if (stop_event_ >= 0) {
+            wait_unless_stopped(POLLOUT, "send");
+            flags = MSG_DONTWAIT;
+        }
         // MSG_NOSIGNAL: writing to a peer that has gone returns EPIPE instead of raising
         // SIGPIPE, whose default action would end the whole process (chapter 03).
-        const ssize_t sent = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
+        const ssize_t sent = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL | flags);
         if (sent >= 0) return static_cast<std::size_t>(sent);
+        if (errno == EAGAIN && stop_event_ >= 0) continue;  // beaten to the room: wait again
         if (errno != EINTR) throw_errno("send", name_);
     }
 }
@@ -39,8 +64,14 @@ void Socket::send_all(std::string_view text) {
 
 std::size_t Socket::recv_some(std::span<std::byte> buffer) {
     for (;;) {
-        const ssize_t received = ::recv(fd_.get(), buffer.data(), buffer.size(), 0);
+        int flags = 0;
+        if (stop_event_ >= 0) {  // wait for data or the stop, whichever comes first
+            wait_unless_stopped(POLLIN, "recv");
+            flags = MSG_DONTWAIT;
+        }
+        const ssize_t received = ::recv(fd_.get(), buffer.data(), buffer.size(), flags);
         if (received >= 0) return static_cast<std::size_t>(received);
+        if (errno == EAGAIN && stop_event_ >= 0) continue;
         if (errno != EINTR) throw_errno("recv", name_);
     }
 }

@@ -9,8 +9,11 @@ import socket
 import stat
 import struct
 import subprocess
+import time
 
 import pytest
+
+from course_support.usage import assert_refused_usage
 
 
 def test_echo_server_echoes_over_a_unix_socket(start_server):
@@ -159,3 +162,62 @@ def test_a_client_that_vanishes_does_not_stop_the_server(start_server, transport
     with server.connect() as client:
         assert client.send_then_read_until_eof(b"still here\n") == b"still here\n"
     assert server.process.poll() is None, server.describe()
+
+
+# --------------------------------------------------------------------------------------
+# Stopping while a client holds the server (issue 11)
+
+
+def _hold_silently(client):
+    """Has one message echoed, so the server is surely serving this client, then sends
+    nothing more: the server waits in recv()."""
+    client.sendall(b"hello")
+    assert client.recv_exact(5) == b"hello"
+
+
+def _hold_without_reading(client):
+    """Sends until neither direction's buffers take more, reading nothing: the server waits
+    in send() for a reader that never comes."""
+    client.setblocking(False)
+    refused_in_a_row = 0
+    while refused_in_a_row < 3:
+        try:
+            client.send(b"x" * 65536)
+            refused_in_a_row = 0
+        except BlockingIOError:
+            refused_in_a_row += 1
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize("hold", [_hold_silently, _hold_without_reading],
+                         ids=["silent", "not-reading"])
+def test_server_stops_on_sigterm_while_a_client_holds_it(start_server, hold):
+    server = start_server("echo_server", "unix")
+    with server.connect() as client:
+        hold(client)
+
+        # The client still holds it: the stop must not wait for the client.
+        status = server.stop(signal.SIGTERM, timeout=8)
+
+        assert status == 0, server.describe()
+        assert not os.path.lexists(server.path), f"{server.path} is still there"
+
+
+# --------------------------------------------------------------------------------------
+# Command lines (issue 11): a bad one is refused with exit status 2 and one line naming it
+
+
+@pytest.mark.parametrize("program, arguments, named", [
+    ("echo_server", [], ["ADDRESS"]),
+    ("echo_server", ["unix:never.sock", "--verbose"], ["--verbose"]),
+    ("echo_server", ["--verbose", "unix:never.sock"], ["--verbose"]),
+    ("echo_server", ["unix:never.sock", "extra"], ["extra"]),
+    ("echo_client", [], ["ADDRESS"]),
+    ("echo_client", ["-x", "unix:never.sock"], ["-x"]),
+])
+def test_bad_command_line_is_refused_in_one_line(run_program, short_dir, program, arguments,
+                                                 named):
+    result = run_program(program, *arguments, timeout=10)
+
+    assert_refused_usage(result, program, *named)
+    assert os.listdir(short_dir) == [], "a refused command line must not bind anything"

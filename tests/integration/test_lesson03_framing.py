@@ -3,6 +3,7 @@
 Each test demonstrates one claim of lessons/03-framing/README.md against the real programs:
 message_boundaries, sigpipe_demo, frame_server and frame_client."""
 
+import os
 import re
 import signal
 import socket
@@ -10,6 +11,8 @@ import struct
 import threading
 
 import pytest
+
+from course_support.usage import assert_refused_usage
 
 
 def parse_reads(output: str) -> dict[str, list[str]]:
@@ -136,3 +139,51 @@ def test_frame_server_survives_a_client_that_leaves_without_reading(start_server
         send_frame(client, b"still here")
         client.shutdown(socket.SHUT_WR)
         assert recv_frame(client) == b"got 10 bytes: still here"
+
+
+def test_frame_client_sends_and_reads_many_large_frames(start_server, run_program):
+    # As much as one command line carries (a single argument is at most 128 KiB): far more
+    # than the socket buffers hold, so a client that sent everything before reading would
+    # wait forever on a server waiting for it to read.
+    server = start_server("frame_server", "unix")
+    messages = [chr(ord("a") + number) * 120_000 for number in range(12)]
+
+    result = run_program("frame_client", server.address, *messages, timeout=20)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "".join(f"[got {len(message)} bytes: {message}]\n"
+                                    for message in messages)
+
+
+@pytest.mark.parametrize("hold", ["silent", "mid-frame"])
+def test_frame_server_stops_on_sigterm_while_a_client_holds_it(start_server, hold):
+    server = start_server("frame_server", "unix")
+    with server.connect() as client:
+        send_frame(client, b"first")  # answered: the server is serving this client
+        assert recv_frame(client) == b"got 5 bytes: first"
+        if hold == "mid-frame":
+            client.sendall(struct.pack("!I", 1000) + b"only ten b")  # and 990 never come
+
+        status = server.stop(signal.SIGTERM, timeout=8)
+
+        assert status == 0, server.describe()
+        assert not os.path.lexists(server.path), f"{server.path} is still there"
+
+
+@pytest.mark.parametrize("program, arguments, named", [
+    ("frame_server", [], ["ADDRESS"]),
+    ("frame_server", ["unix:never.sock", "--bogus"], ["--bogus"]),
+    ("frame_server", ["unix:never.sock", "extra"], ["extra"]),
+    ("frame_client", [], ["ADDRESS"]),
+    ("frame_client", ["--bogus", "unix:never.sock"], ["--bogus"]),
+    ("message_boundaries", ["extra"], ["extra"]),
+    ("message_boundaries", ["--bogus"], ["--bogus"]),
+    ("sigpipe_demo", ["--bogus"], ["--bogus"]),
+    ("sigpipe_demo", ["--nosignal", "extra"], ["extra"]),
+])
+def test_bad_command_line_is_refused_in_one_line(run_program, short_dir, program, arguments,
+                                                 named):
+    result = run_program(program, *arguments, timeout=10)
+
+    assert_refused_usage(result, program, *named)
+    assert os.listdir(short_dir) == [], "a refused command line must not bind anything"

@@ -25,6 +25,7 @@ from course_support.timeouts import IO_TIMEOUT, STOP_TIMEOUT
 from course_support.polling import poll_until
 from course_support.sockets import ClientSocket
 from course_support.processes import Server, has_exited, processes
+from course_support.usage import assert_refused_usage
 
 MiB = 1024 * 1024
 ITERATIVE = "echo_server"
@@ -388,3 +389,18 @@ def test_a_stop_and_a_new_client_in_one_wakeup_exit_cleanly(start_server, progra
     finally:
         os.kill(pid, signal.SIGCONT)
     assert server.process.wait(STOP_TIMEOUT) == 0, server.describe()
+
+
+@pytest.mark.parametrize("program", ["echo_fork", "echo_threads", "echo_poll", "echo_epoll",
+                                     "canned_http"])
+@pytest.mark.parametrize("arguments, named", [
+    ([], ["ADDRESS"]),
+    (["unix:never.sock", "--bogus"], ["--bogus"]),
+    (["unix:never.sock", "extra"], ["extra"]),
+], ids=["missing", "unknown-option", "extra"])
+def test_bad_command_line_is_refused_in_one_line(run_program, short_dir, program, arguments,
+                                                 named):
+    result = run_program(program, *arguments, timeout=10)
+
+    assert_refused_usage(result, program, *named)
+    assert os.listdir(short_dir) == [], "a refused command line must not bind anything"

@@ -17,6 +17,8 @@ from typing import Optional
 
 import pytest
 
+from course_support.usage import assert_refused_usage
+
 NOBODY = 65534
 
 
@@ -144,3 +146,48 @@ def test_wildcard_address_is_reachable_from_other_interfaces(start_server, run_p
     assert refused.returncode != 0 and refused.stdout == "", refused
     line = one_line(refused)
     assert f"connect({address}:{loopback_only.port})" in line and "ECONNREFUSED" in line, line
+
+
+def test_server_allows_every_uid_of_a_list(start_server, run_program, run_program_as_nobody,
+                                           short_dir):
+    let_others_in(short_dir)
+    server = start_server("whoami_server", "unix",
+                          ["{address}", "--allow-uid", f"{NOBODY},0", "--mode", "0666"])
+
+    as_root = answer_of(run_program("sock_request", server.address), server)
+    as_nobody = answer_of(run_program_as_nobody("sock_request", server.address), server)
+
+    assert re.fullmatch(r"pid=\d+ uid=0 gid=0\n", as_root), as_root
+    assert re.fullmatch(rf"pid=\d+ uid={NOBODY} gid=\d+\n", as_nobody), as_nobody
+
+
+@pytest.mark.parametrize("program, arguments, named", [
+    ("whoami_server", [], ["ADDRESS"]),
+    ("whoami_server", ["unix:never.sock", "--allow-uid", "0,"], ["--allow-uid", "'0,'"]),
+    ("whoami_server", ["unix:never.sock", "--allow-uid", ",0"], ["--allow-uid", "',0'"]),
+    ("whoami_server", ["unix:never.sock", "--allow-uid", "0,,1"], ["--allow-uid", "'0,,1'"]),
+    ("whoami_server", ["unix:never.sock", "--allow-uid", ""], ["--allow-uid", "''"]),
+    ("whoami_server", ["unix:never.sock", "--allow-uid", "root"], ["--allow-uid", "'root'"]),
+    ("whoami_server", ["unix:never.sock", "--allow-uid", "0x1"], ["--allow-uid", "'0x1'"]),
+    ("whoami_server", ["unix:never.sock", "--allow-uid", "-1"], ["--allow-uid", "'-1'"]),
+    ("whoami_server", ["unix:never.sock", "--allow-uid", "+1"], ["--allow-uid", "'+1'"]),
+    ("whoami_server", ["unix:never.sock", "--allow-uid", "1 "], ["--allow-uid", "'1 '"]),
+    ("whoami_server", ["unix:never.sock", "--allow-uid", "4294967295"],
+     ["--allow-uid", "'4294967295'"]),
+    ("whoami_server", ["unix:never.sock", "--allow-uid", "99999999999999999999"],
+     ["--allow-uid", "'99999999999999999999'"]),
+    ("whoami_server", ["unix:never.sock", "--allow-uid"], ["--allow-uid"]),
+    ("whoami_server", ["unix:never.sock", "--mode", "9"], ["--mode", "'9'"]),
+    ("whoami_server", ["unix:never.sock", "--mode", "0666abc"], ["--mode", "'0666abc'"]),
+    ("whoami_server", ["unix:never.sock", "--group", ""], ["--group", "''"]),
+    ("whoami_server", ["unix:never.sock", "--bogus", "1"], ["--bogus"]),
+    ("whoami_server", ["unix:never.sock", "extra"], ["extra"]),
+    ("sock_request", [], ["ADDRESS"]),
+    ("sock_request", ["--bogus", "unix:never.sock"], ["--bogus"]),
+])
+def test_bad_command_line_is_refused_in_one_line(run_program, short_dir, program, arguments,
+                                                 named):
+    result = run_program(program, *arguments, timeout=10)
+
+    assert_refused_usage(result, program, *named)
+    assert os.listdir(short_dir) == [], "a refused command line must not bind anything"

@@ -9,9 +9,13 @@ real programs."""
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 
 import pytest
+
+from course_support.usage import assert_refused_usage
 
 SECRET = "only root may open this file\n"
 OUTSIDE = "this file is outside the broker's root\n"
@@ -103,3 +107,81 @@ def test_broker_reports_missing_files(start_server, run_program, broker_root):
 
     line = refusal_line(missing, broker)
     assert "open(missing.txt): ENOENT" in line, line
+
+
+def test_broker_refuses_a_fifo_and_serves_the_next_client(start_server, run_program,
+                                                          broker_root):
+    # open() of a FIFO for reading waits for a writer: a broker that opened before looking
+    # would wait there for ever, with every later client queued behind.
+    os.mkfifo(os.path.join(broker_root, "pipe"))
+    broker = start_broker(start_server, broker_root)
+
+    refused = run_program("file_client", broker.address, "pipe", timeout=10)
+
+    line = refusal_line(refused, broker)
+    assert "pipe is not a regular file" in line, f"{line}\n{broker.describe()}"
+    served = run_program("file_client", broker.address, "secret.txt", timeout=10)
+    assert (served.returncode, served.stdout) == (0, SECRET), served.stderr
+    assert broker.stop(signal.SIGTERM, timeout=8) == 0, broker.describe()
+    assert not os.path.lexists(broker.path), f"{broker.path} is still there"
+
+
+def test_broker_escapes_control_bytes_of_names_in_its_log(start_server, run_program,
+                                                          broker_root):
+    broker = start_broker(start_server, broker_root)
+    name = "evil\x1b[2J\rforged\x7f\u00e9"  # ESC, CR, DEL and a byte above 0x7F (UTF-8)
+
+    refused = run_program("file_client", broker.address, name, timeout=10)
+
+    # (file_client prints the broker's answer as it came: the client's own text, raw.)
+    assert refused.returncode != 0 and refused.stdout == "", refused
+    escaped = "evil\\x1B[2J\\x0Dforged\\x7F\\xC3\\xA9"
+    broker.wait_for_output(rf"asked for {re.escape(escaped)}: open\({re.escape(escaped)}\): "
+                           r"ENOENT")
+    assert "\x1b" not in broker.output() and "\r" not in broker.output(), broker.describe()
+
+
+@pytest.mark.parametrize("hold", ["silent", "mid-line"])
+def test_broker_stops_on_sigterm_while_a_client_holds_it(start_server, broker_root, hold):
+    broker = start_broker(start_server, broker_root)
+    with broker.connect() as client:
+        if hold == "mid-line":
+            client.sendall(b"secret")  # and the rest of the name, ".txt\n", never comes
+        # Once the broker has accepted this client it waits on it, and on nothing else.
+        with broker.connect() as second:
+            second.sendall(b"secret.txt\n")
+            second.settimeout(1)
+            with pytest.raises(socket.timeout):
+                second.recv(1)
+
+        status = broker.stop(signal.SIGTERM, timeout=8)
+
+        assert status == 0, broker.describe()
+        assert not os.path.lexists(broker.path), f"{broker.path} is still there"
+
+
+@pytest.mark.parametrize("program, arguments, named", [
+    ("file_broker", [], ["ADDRESS"]),
+    ("file_broker", ["unix:never.sock"], ["--root"]),
+    ("file_broker", ["unix:never.sock", "--root"], ["--root"]),
+    ("file_broker", ["unix:never.sock", "--root", ".", "--mode", "9"], ["--mode", "'9'"]),
+    ("file_broker", ["unix:never.sock", "--root", ".", "--mode", "0666abc"],
+     ["--mode", "'0666abc'"]),
+    ("file_broker", ["unix:never.sock", "--root", ".", "--mode", ""], ["--mode", "''"]),
+    ("file_broker", ["unix:never.sock", "--root", ".", "--mode", "-1"], ["--mode", "'-1'"]),
+    ("file_broker", ["unix:never.sock", "--root", ".", "--mode", "0x1ff"],
+     ["--mode", "'0x1ff'"]),
+    ("file_broker", ["unix:never.sock", "--root", ".", "--mode"], ["--mode"]),
+    ("file_broker", ["unix:never.sock", "--root", ".", "--bogus", "1"], ["--bogus"]),
+    ("file_broker", ["unix:never.sock", "--root", ".", "extra"], ["extra"]),
+    ("file_client", [], ["ADDRESS"]),
+    ("file_client", ["unix:never.sock"], ["NAME"]),
+    ("file_client", ["unix:never.sock", "a.txt", "b.txt"], ["b.txt"]),
+    ("file_client", ["-x", "unix:never.sock", "a.txt"], ["-x"]),
+])
+def test_bad_command_line_is_refused_in_one_line(run_program, short_dir, program, arguments,
+                                                 named):
+    result = run_program(program, *arguments, timeout=10)
+
+    assert_refused_usage(result, program, *named)
+    assert os.listdir(short_dir) == [], "a refused command line must not bind anything"

@@ -949,25 +949,27 @@ TEST(RunProgram, WithoutArgv0UsesAPlaceholderName) {
     EXPECT_EQ(captured.text(), "program: x\n");
 }
 
-}  // namespace
+// ---- strict command lines (every course program) ---------------------------------------
 
-TEST(RunProgram, AnythingThrownStillBecomesOneLine) {
-    Argv arguments{"prog"};
-    const CapturedStderr captured;
-    const int status = raw_sockets::run_program(arguments.argc(), arguments.argv(), "",
-                                                [](auto) -> int { throw 42; });
-    EXPECT_EQ(status, 1);
-    EXPECT_EQ(captured.text(), "prog: an exception that is not a std::exception\n");
-}
-
-TEST(ParseMode, ReadsOctalAndNamesBadText) {
-    EXPECT_EQ(raw_sockets::parse_mode("0660"), 0660u);
-    EXPECT_EQ(raw_sockets::parse_mode("600"), 0600u);
-    for (const char* bad : {"", "xyz", "0668", "17777", "0660 "}) {
-        const auto error = thrown<raw_sockets::UsageError>([&] { raw_sockets::parse_mode(bad); });
-        ASSERT_TRUE(error) << bad;
-        EXPECT_TRUE(contains(error->what(), "mode '" + std::string(bad) + "'")) << bad;
+// The arguments as main() gets them, for expect_arguments().
+struct Arguments {
+    explicit Arguments(std::vector<std::string> texts) : texts_(std::move(texts)) {
+        for (std::string& text : texts_) pointers_.push_back(text.data());
     }
+    std::span<char*> span() { return pointers_; }
+
+  private:
+    std::vector<std::string> texts_;
+    std::vector<char*> pointers_;
+};
+
+TEST(ExpectArguments, AcceptsExactlyTheNamedArguments) {
+    Arguments args({"unix:/tmp/a.sock"});
+    EXPECT_NO_THROW(raw_sockets::expect_arguments(args.span(), {"ADDRESS"}));
+    Arguments two({"unix:/tmp/a.sock", "name.txt"});
+    EXPECT_NO_THROW(raw_sockets::expect_arguments(two.span(), {"ADDRESS", "NAME"}));
+    Arguments words({"unix:/tmp/a.sock", "--any", "words"});
+    EXPECT_NO_THROW(raw_sockets::expect_leading_arguments(words.span(), {"ADDRESS"}));
 }
 
 TEST(ParseMode, AcceptsOnlyPermissionBits) {
@@ -980,3 +982,19 @@ TEST(ParseMode, AcceptsOnlyPermissionBits) {
         EXPECT_TRUE(contains(error->what(), "0777")) << error->what();
     }
 }
+
+TEST(ExpectArguments, NamesWhatIsMissingUnknownOrTooMany) {
+    const auto refusal = [](std::vector<std::string> texts) {
+        Arguments args(std::move(texts));
+        const auto error = thrown<raw_sockets::UsageError>(
+            [&] { raw_sockets::expect_arguments(args.span(), {"ADDRESS", "NAME"}); });
+        return error ? std::string(error->what()) : std::string("(nothing thrown)");
+    };
+    EXPECT_EQ(refusal({}), "missing ADDRESS");
+    EXPECT_EQ(refusal({"unix:/tmp/a.sock"}), "missing NAME");
+    EXPECT_EQ(refusal({"unix:/tmp/a.sock", "a", "b"}), "unexpected argument 'b'");
+    EXPECT_EQ(refusal({"unix:/tmp/a.sock", "a", "--verbose"}), "unknown option '--verbose'");
+    EXPECT_EQ(refusal({"-v", "unix:/tmp/a.sock", "a"}), "unknown option '-v'");
+}
+
+}  // namespace

@@ -26,6 +26,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -39,8 +40,10 @@ using raw_sockets::Address;
 using raw_sockets::EchoConnection;
 using raw_sockets::Epoll;
 using raw_sockets::Socket;
+using test_support::contains;
 using test_support::patterned_data;
 using test_support::TempDir;
+using test_support::thrown;
 
 constexpr std::size_t KiB = 1024;
 constexpr std::size_t MiB = 1024 * KiB;
@@ -608,6 +611,83 @@ TEST(EchoConnection, APeerThatLeavesWithoutReadingIsFinished) {
         EXPECT_FALSE(connection.wants_read());
         EXPECT_FALSE(connection.wants_write());
     }
+}
+
+// ---- a blocking server's stop: Socket::set_stop_event ----------------------------------
+// echo_server, frame_server and file_broker serve one client at a time and wait for it
+// alone; with the stop event set, a stop ends that wait instead of a client's whim.
+
+// A pipe standing for StopSignals::event_fd(): readable once "the stop" is written.
+struct StopPipe {
+    StopPipe() {
+        int fds[2];
+        EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+        read_end = raw_sockets::Fd(fds[0]);
+        write_end = raw_sockets::Fd(fds[1]);
+    }
+    void request() const { EXPECT_EQ(::write(write_end.get(), "x", 1), 1); }
+    raw_sockets::Fd read_end;
+    raw_sockets::Fd write_end;
+};
+
+TEST(StopEvent, WithoutAStopReadsAndWritesAsBefore) {
+    auto [socket, peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    const StopPipe stop;
+    socket.set_stop_event(stop.read_end.get());
+    give_up_after(socket, 5);
+    give_up_after(peer, 5);
+
+    peer.send_all("abc");
+    std::array<std::byte, 16> buffer;
+    ASSERT_EQ(socket.recv_some(buffer), 3u);
+    EXPECT_EQ(as_text(std::span(buffer).first(3)), "abc");
+    const std::string large = patterned_data(1024 * KiB);  // more than the buffers hold
+    std::thread reader([&peer, size = large.size()] {
+        EXPECT_EQ(receive_exactly(peer, size).size(), size);
+    });
+    socket.send_all(large);  // waits for room in poll(), and sends on as it comes
+    reader.join();
+    peer.shutdown_write();
+    EXPECT_EQ(socket.recv_some(buffer), 0u) << "end of stream, as without a stop event";
+}
+
+TEST(StopEvent, ARecvWaitingForASilentPeerGivesUpAtTheStop) {
+    auto [socket, peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    const StopPipe stop;
+    socket.set_stop_event(stop.read_end.get());
+    give_up_after(socket, 5);  // were the stop missed, recv() would fail with EAGAIN after 5 s
+
+    std::thread stopper([&stop] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        stop.request();
+    });
+    std::array<std::byte, 16> buffer;
+    const auto error = thrown<raw_sockets::SocketError>([&] { socket.recv_some(buffer); });
+    stopper.join();
+
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->code().value(), ECANCELED) << error->what();
+    EXPECT_TRUE(contains(error->what(), "recv(pair:0): ECANCELED"));
+}
+
+TEST(StopEvent, ASendToAPeerThatDoesNotReadGivesUpAtTheStop) {
+    auto [socket, peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    const StopPipe stop;
+    socket.set_stop_event(stop.read_end.get());
+    give_up_after(socket, 5);
+
+    std::thread stopper([&stop] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        stop.request();
+    });
+    const std::string large = patterned_data(4096 * KiB);  // far more than the buffers hold
+    const auto error =
+        thrown<raw_sockets::SocketError>([&] { socket.send_all(raw_sockets::as_bytes(large)); });
+    stopper.join();
+
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->code().value(), ECANCELED) << error->what();
+    EXPECT_TRUE(contains(error->what(), "send(pair:0): ECANCELED"));
 }
 
 }  // namespace

@@ -418,4 +418,25 @@ TEST(Credentials, OnlyAPrivilegedProcessMayClaimAnotherIdentity) {
     EXPECT_EQ(child.finish(), "EPERM");
 }
 
+// ---- whoami_server --allow-uid: a strict list ------------------------------------------
+
+TEST(ParseUidList, TakesEveryUidOfTheList) {
+    EXPECT_EQ(raw_sockets::parse_uid_list("--allow-uid", "0"), std::vector<uid_t>{0});
+    EXPECT_EQ(raw_sockets::parse_uid_list("--allow-uid", "65534,0"),
+              (std::vector<uid_t>{65534, 0}));
+    EXPECT_EQ(raw_sockets::parse_uid_list("--allow-uid", "1,2,4294967294"),
+              (std::vector<uid_t>{1, 2, 4294967294u}));
+}
+
+TEST(ParseUidList, RefusesAnythingButNumbersSeparatedByCommas) {
+    for (const char* text : {"", ",", "0,", ",0", "0,,1", "root", "0x1", "-1", "+1", " 1", "1 ",
+                             "1;2", "4294967295", "99999999999999999999"}) {
+        SCOPED_TRACE(text);
+        const auto error = thrown<raw_sockets::UsageError>(
+            [&] { raw_sockets::parse_uid_list("--allow-uid", text); });
+        ASSERT_TRUE(error);
+        EXPECT_TRUE(contains(error->what(), "--allow-uid '" + std::string(text) + "'"));
+    }
+}
+
 }  // namespace

@@ -70,9 +70,22 @@ class Socket {
     /// Closes now rather than at destruction.
     void close() noexcept { fd_.reset(); }
 
+    /// Makes this socket's blocking calls (send_some(), send_all(), recv_some(),
+    /// recv_exact()) give up when `event_fd` becomes readable, such as
+    /// StopSignals::event_fd(): each then waits with poll() for the socket and the event
+    /// together, and throws SocketError(ECANCELED) if the event comes first. An iterative
+    /// server uses it so that a client that sends nothing, or stops mid-message, cannot
+    /// hold up its stop (chapter 04). -1, the default, waits for the socket alone.
+    void set_stop_event(int event_fd) noexcept { stop_event_ = event_fd; }
+
   private:
+    /// With a stop event: waits until the socket reports `events` (POLLIN, POLLOUT), or
+    /// throws SocketError(ECANCELED) for `operation` once the stop event is readable.
+    void wait_unless_stopped(short events, const char* operation) const;
+
     Fd fd_;
     std::string name_;
+    int stop_event_ = -1;  // not owned
 };
 
 /// Options for listen_on().
