@@ -65,6 +65,7 @@ void replace_dead_workers(std::vector<pid_t>& workers, std::vector<Socket>& list
     }
 }
 
+//! [stop-workers]
 // Tells every worker to stop (SIGTERM), then reaps them. A worker finishes its requests in
 // flight within the graceful timeout; one that has not exited by then and a margin (frozen,
 // stuck) is killed, so that the master can still remove its socket files and exit.
@@ -95,6 +96,7 @@ void stop_workers(std::vector<pid_t>& workers, std::chrono::seconds graceful_tim
         }
     }
 }
+//! [stop-workers]
 
 }  // namespace
 

@@ -2,8 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,7 +23,7 @@ namespace {
 volatile sig_atomic_t stop_requested = 0;  // the signal's number, 0 until one comes
 int stop_pipe[2] = {-1, -1};
 bool installed = false;
-sigset_t stop_set;                                           // the signals we handle
+sigset_t stop_set;                                               // the signals we handle
 std::vector<std::pair<int, struct sigaction>> previous_actions;  // to put back at the end
 
 void on_stop_signal(int number) {
