@@ -1,7 +1,8 @@
 // http_min: a minimal HTTP/1.1 server over Unix sockets and TCP. Command line: see usage in
 // config.cpp and the contract in the course plan. With --workers 1 it serves in this
 // process; with more, this process is a master that forks the workers, restarts any that
-// dies, and on SIGTERM stops them all and removes its socket files.
+// dies, and on SIGTERM stops them all and removes its socket files. SIGTERM, SIGINT and
+// SIGHUP all stop it gracefully (see master.cpp for what happens to the workers).
 #include <signal.h>
 #include <unistd.h>
 
@@ -65,7 +66,8 @@ int main(int argc, char** argv) {
         }
         if (config.root) http_min::StaticFiles check(*config.root);  // a bad --root fails now
         ::signal(SIGPIPE, SIG_IGN);  // belt and braces: every send already uses MSG_NOSIGNAL
-        StopSignals stop;
+        // SIGHUP too: a hangup must not kill the server and leave its socket file behind.
+        StopSignals stop({SIGINT, SIGTERM, SIGHUP});
         ListenOptions options;
         options.unix_mode = config.uds_mode;
         options.unix_group = config.uds_group;

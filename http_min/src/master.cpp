@@ -1,5 +1,11 @@
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.
+//
+// Signals: SIGTERM, SIGINT and SIGHUP to the master stop the server gracefully: the master
+// passes SIGTERM to every worker and waits for them, at most --graceful-timeout and a
+// margin, then kills what is left. A signal to one worker stops that worker only, and the
+// master replaces it. If the master dies, however it dies, the kernel sends each worker
+// SIGTERM (StopSignals::fork_child), so no worker outlives it.
 #include "http_min/master.hpp"
 
 #include <poll.h>
@@ -7,11 +13,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <iostream>
 
 #include "http_min/worker.hpp"
-#include "raw_sockets/error.hpp"
 
 namespace http_min {
 
@@ -19,17 +26,21 @@ namespace {
 
 using raw_sockets::Socket;
 using raw_sockets::StopSignals;
+using Clock = std::chrono::steady_clock;
+
+// How long past --graceful-timeout the master still waits for a worker: a worker applies
+// the graceful timeout itself, and needs a moment after it to close and exit.
+constexpr std::chrono::seconds stop_margin{2};
 
 //! [start-worker]
-// Forks one worker; the child serves until told to stop and never returns.
+// Forks one worker; the child serves until told to stop and never returns. fork_child()
+// gives the child a stop state of its own, and ends it with SIGTERM if the master dies.
 pid_t start_worker(std::vector<Socket>& listeners, const Config& config, StopSignals& stop,
                    std::FILE* log) {
-    const pid_t pid = ::fork();
-    if (pid < 0) raw_sockets::throw_errno("fork", "worker");
+    const pid_t pid = stop.fork_child();
     if (pid > 0) return pid;
     int status = 0;
     try {
-        stop.renew_after_fork();  // its own stop requests, apart from the master's
         run_worker(listeners, config, stop, log);
     } catch (const std::exception& error) {
         std::cerr << "http_min worker " << ::getpid() << ": " << error.what() << std::endl;
@@ -40,37 +51,70 @@ pid_t start_worker(std::vector<Socket>& listeners, const Config& config, StopSig
 }
 //! [start-worker]
 
+// Reaps the workers that have exited and forks a replacement for each, unless a stop has
+// been requested (then its slot is 0).
+void replace_dead_workers(std::vector<pid_t>& workers, std::vector<Socket>& listeners,
+                          const Config& config, StopSignals& stop, std::FILE* log) {
+    pid_t dead = 0;
+    while ((dead = ::waitpid(-1, nullptr, WNOHANG)) > 0) {
+        for (pid_t& worker : workers) {
+            if (worker != dead) continue;
+            std::cerr << "http_min: worker " << dead << " died; starting another" << std::endl;
+            worker = stop.requested() ? 0 : start_worker(listeners, config, stop, log);
+        }
+    }
+}
+
+//! [stop-workers]
+// Tells every worker to stop (SIGTERM), then reaps them. A worker finishes its requests in
+// flight within the graceful timeout; one that has not exited by then and a margin (frozen,
+// stuck) is killed, so that the master can still remove its socket files and exit.
+void stop_workers(std::vector<pid_t>& workers, std::chrono::seconds graceful_timeout) {
+    for (const pid_t worker : workers) {
+        if (worker > 0) ::kill(worker, SIGTERM);
+    }
+    const Clock::time_point deadline = Clock::now() + graceful_timeout + stop_margin;
+    auto running = [&] { return std::ranges::any_of(workers, [](pid_t pid) { return pid > 0; }); };
+    while (running()) {
+        const pid_t dead = ::waitpid(-1, nullptr, WNOHANG);
+        if (dead > 0) {
+            std::ranges::replace(workers, dead, 0);
+        } else if (dead < 0 && errno != EINTR) {
+            return;  // ECHILD: none left to wait for
+        } else if (Clock::now() < deadline) {
+            ::poll(nullptr, 0, 10);  // not yet: look again shortly
+        } else {
+            for (pid_t& worker : workers) {
+                if (worker <= 0) continue;
+                std::cerr << "http_min: worker " << worker << " did not stop within "
+                          << graceful_timeout.count() << " s; killing it" << std::endl;
+                ::kill(worker, SIGKILL);
+                while (::waitpid(worker, nullptr, 0) < 0 && errno == EINTR) {
+                }
+                worker = 0;
+            }
+        }
+    }
+}
+//! [stop-workers]
+
 }  // namespace
 
 //! [master]
-// Keeps config.workers workers running until a stop is requested, then stops them and waits
-// for each to finish its requests in flight.
+// Keeps config.workers workers running until a stop is requested, then stops them, giving
+// each at most the graceful timeout to finish its requests in flight.
 void run_master(std::vector<Socket>& listeners, const Config& config, StopSignals& stop,
                 std::FILE* log) {
     std::vector<pid_t> workers;
-    for (int i = 0; i < config.workers; ++i) {
+    for (int i = 0; i < config.workers && !stop.requested(); ++i) {
         workers.push_back(start_worker(listeners, config, stop, log));
     }
     pollfd stop_event{.fd = stop.event_fd(), .events = POLLIN, .revents = 0};
     while (!stop.requested()) {
         ::poll(&stop_event, 1, 200);  // a stop request, or a look for dead workers
-        int status = 0;
-        pid_t dead = 0;
-        while ((dead = ::waitpid(-1, &status, WNOHANG)) > 0) {
-            for (pid_t& worker : workers) {
-                if (worker != dead) continue;
-                std::cerr << "http_min: worker " << dead << " died; starting another" << std::endl;
-                worker = stop.requested() ? 0 : start_worker(listeners, config, stop, log);
-            }
-        }
+        replace_dead_workers(workers, listeners, config, stop, log);
     }
-    for (const pid_t worker : workers) {
-        if (worker > 0) ::kill(worker, SIGTERM);
-    }
-    for (const pid_t worker : workers) {
-        while (worker > 0 && ::waitpid(worker, nullptr, 0) < 0 && errno == EINTR) {
-        }
-    }
+    stop_workers(workers, config.graceful_timeout);
 }
 //! [master]
 

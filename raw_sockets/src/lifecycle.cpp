@@ -2,12 +2,16 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "raw_sockets/error.hpp"
 
@@ -19,8 +23,8 @@ namespace {
 volatile sig_atomic_t stop_requested = 0;  // the signal's number, 0 until one comes
 int stop_pipe[2] = {-1, -1};
 bool installed = false;
-struct sigaction previous_int {
-}, previous_term{};
+sigset_t stop_set;                                               // the signals we handle
+std::vector<std::pair<int, struct sigaction>> previous_actions;  // to put back at the end
 
 void on_stop_signal(int number) {
     const int saved = errno;  // a handler must not disturb the errno of the code it interrupted
@@ -32,28 +36,34 @@ void on_stop_signal(int number) {
 
 }  // namespace
 
-StopSignals::StopSignals() {
+StopSignals::StopSignals(std::initializer_list<int> signals) {
     if (installed) throw std::logic_error("StopSignals: only one instance per process");
     if (::pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) throw_errno("pipe2", "stop signals");
     stop_requested = 0;
+    sigemptyset(&stop_set);
+    for (const int number : signals) sigaddset(&stop_set, number);
     struct sigaction action {};
     action.sa_handler = on_stop_signal;
-    sigemptyset(&action.sa_mask);
+    action.sa_mask = stop_set;
     action.sa_flags = SA_RESTART;  // blocking recv/send resume; poll() returns EINTR anyway
-    ::sigaction(SIGINT, &action, &previous_int);
-    ::sigaction(SIGTERM, &action, &previous_term);
+    previous_actions.clear();
+    for (const int number : signals) {
+        struct sigaction previous {};
+        ::sigaction(number, &action, &previous);
+        previous_actions.emplace_back(number, previous);
+    }
     installed = true;
 }
 
 StopSignals::~StopSignals() {
-    if (stop_requested != 0) {
-        // The process was told to stop and is on its way out: a second SIGTERM or Ctrl-C
-        // must not turn that clean exit into a death by signal. Ignore them from now on.
-        ::signal(SIGINT, SIG_IGN);
-        ::signal(SIGTERM, SIG_IGN);
-    } else {
-        ::sigaction(SIGINT, &previous_int, nullptr);
-        ::sigaction(SIGTERM, &previous_term, nullptr);
+    for (const auto& [number, previous] : previous_actions) {
+        if (stop_requested != 0) {
+            // The process was told to stop and is on its way out: a second SIGTERM or Ctrl-C
+            // must not turn that clean exit into a death by signal. Ignore them from now on.
+            ::signal(number, SIG_IGN);
+        } else {
+            ::sigaction(number, &previous, nullptr);
+        }
     }
     ::close(stop_pipe[0]);
     ::close(stop_pipe[1]);
@@ -61,11 +71,40 @@ StopSignals::~StopSignals() {
     installed = false;
 }
 
-void StopSignals::renew_after_fork() {
+pid_t StopSignals::fork_child() {
+    // Everything that can fail is done here, in the parent, where it can be reported.
+    int child_pipe[2];
+    if (::pipe2(child_pipe, O_CLOEXEC | O_NONBLOCK) != 0) throw_errno("pipe2", "stop signals");
+    // A stop signal that came to the child before its state is its own would set the flag
+    // that the child then clears, or write to the pipe it shares with its parent: lost, or
+    // taken for the parent's. Blocked, it waits until the child is ready.
+    sigset_t previous_mask;
+    ::pthread_sigmask(SIG_BLOCK, &stop_set, &previous_mask);
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid != 0) {
+        const int fork_error = errno;
+        ::close(child_pipe[0]);
+        ::close(child_pipe[1]);
+        ::pthread_sigmask(SIG_SETMASK, &previous_mask, nullptr);  // pending signals come now
+        if (pid < 0) {
+            errno = fork_error;
+            throw_errno("fork", "child");
+        }
+        return pid;
+    }
     ::close(stop_pipe[0]);
     ::close(stop_pipe[1]);
-    if (::pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) throw_errno("pipe2", "stop signals");
-    stop_requested = 0;
+    stop_pipe[0] = child_pipe[0];
+    stop_pipe[1] = child_pipe[1];
+    stop_requested = 0;  // the parent's request, if it had one, is the parent's
+    // If the parent dies, even of SIGKILL, the kernel sends us SIGTERM: no orphan goes on
+    // serving. ("Parent" means the thread that forked: fork from the main thread.) The parent
+    // may have died before this call took effect: then we were re-parented already.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::raise(SIGTERM);  // held until the mask below lets it through
+    ::pthread_sigmask(SIG_SETMASK, &previous_mask, nullptr);
+    return 0;
 }
 
 bool StopSignals::requested() const noexcept {

@@ -1,37 +1,48 @@
 /// \file
-/// \brief Stopping cleanly: SIGINT/SIGTERM as an event, and removing the socket file we made.
+/// \brief Stopping cleanly: stop signals as an event, and removing the socket file we made.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
+#include <initializer_list>
 #include <string>
 
 #include "raw_sockets/socket.hpp"
 
 namespace raw_sockets {
 
-/// Turns SIGINT and SIGTERM into something a server can wait for.
+/// Turns SIGINT and SIGTERM (or the signals you name) into something a server can wait for.
 ///
 /// The handler only writes a byte to a pipe (the self-pipe trick: write() is
 /// async-signal-safe, almost nothing else is), so the server's main loop sees the request
 /// between clients, finishes the client in hand, and runs its destructors, which remove
 /// its socket file. One instance per process. On destruction the old handlers return, unless
-/// a stop was requested: then SIGINT and SIGTERM stay ignored while the process exits, so a
+/// a stop was requested: then the stop signals stay ignored while the process exits, so a
 /// second signal cannot turn a clean exit into a death by signal.
 class StopSignals {
   public:
-    StopSignals();
+    /// Handles `signals` as stop requests. http_min adds SIGHUP, so that a hangup stops it
+    /// gracefully instead of killing it and leaving its socket file behind.
+    explicit StopSignals(std::initializer_list<int> signals = {SIGINT, SIGTERM});
     ~StopSignals();
     StopSignals(const StopSignals&) = delete;
     StopSignals& operator=(const StopSignals&) = delete;
 
-    /// In a child just forked: a pipe of its own and no stop requested yet, so that a signal
-    /// to the child and a signal to its parent are told apart (chapter 09's workers).
-    void renew_after_fork();
+    /// fork() for a child that has stop signals of its own (chapter 09's workers). Returns
+    /// as fork() does: the child's pid in the parent, 0 in the child; throws in the parent
+    /// if it fails.
+    ///
+    /// In the child: its own pipe and no stop requested yet, so that a signal to the child
+    /// and a signal to its parent are told apart; and SIGTERM when the parent dies, however
+    /// it dies (prctl(PR_SET_PDEATHSIG)), or at once if it died before that was set. The stop
+    /// signals are blocked from before fork() until the child's state is ready: one that
+    /// arrives in between waits, then counts, instead of being lost or taken for the parent's.
+    pid_t fork_child();
 
-    /// True once SIGINT or SIGTERM has arrived.
+    /// True once a stop signal has arrived.
     bool requested() const noexcept;
-    /// The signal that requested the stop (the last, if both came), or 0: for a program that
+    /// The signal that requested the stop (the last, if several came), or 0: for a program that
     /// cleans up and then dies of it, so that a shell running it knows it was interrupted.
     int signal_number() const noexcept;
     /// A descriptor that becomes readable when a stop is requested (for poll/epoll loops).
