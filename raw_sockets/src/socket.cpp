@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -92,9 +93,10 @@ bool Socket::recv_exact(std::span<std::byte> buffer) {
 }
 //! [recv-exact]
 
-std::optional<std::size_t> Socket::try_send(std::span<const std::byte> data) {
+std::optional<std::size_t> Socket::try_send(std::span<const std::byte> data, bool more) {
+    const int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
     for (;;) {
-        const ssize_t sent = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
+        const ssize_t sent = ::send(fd_.get(), data.data(), data.size(), flags);
         if (sent >= 0) return static_cast<std::size_t>(sent);
         if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
         if (errno != EINTR) throw_errno("send", name_);
@@ -247,6 +249,13 @@ void set_nonblocking(const Socket& socket) {
     const int flags = ::fcntl(socket.native_handle(), F_GETFL);
     if (flags < 0 || ::fcntl(socket.native_handle(), F_SETFL, flags | O_NONBLOCK) != 0) {
         throw_errno("fcntl(O_NONBLOCK)", socket.name());
+    }
+}
+
+void set_tcp_nodelay(const Socket& socket) {
+    const int on = 1;
+    if (::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0) {
+        throw_errno("setsockopt(TCP_NODELAY)", socket.name());
     }
 }
 

@@ -12,7 +12,9 @@
 namespace http_min {
 
 /// Serves connections from `listeners` until `stop` is requested, then stops accepting,
-/// finishes the requests in flight (bounded by the request timeout) and returns.
+/// finishes the requests in flight and returns: at the latest once `config.graceful_timeout`
+/// has passed, closing what is left. Every connection is timed meanwhile (the keep-alive,
+/// request and send timeouts of Config).
 /// `access_log` may be null (no log). Several workers may share the same listening
 /// sockets: each listener is watched with EPOLLEXCLUSIVE, so a new connection wakes one
 /// worker, not all of them.

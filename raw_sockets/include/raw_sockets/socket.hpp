@@ -59,7 +59,10 @@ class Socket {
 
     /// Non-blocking send (chapter 04): the number of bytes the kernel took, or std::nullopt
     /// when its buffer is full (EAGAIN) and the caller should wait for writability.
-    std::optional<std::size_t> try_send(std::span<const std::byte> data);
+    /// `more` (TCP): more bytes follow at once (MSG_MORE), so the kernel holds a partial
+    /// segment back for them instead of sending it alone; the next send without `more`
+    /// (or a sendfile() that ends) lets it go.
+    std::optional<std::size_t> try_send(std::span<const std::byte> data, bool more = false);
     /// Non-blocking recv (chapter 04): bytes read (0 at end of stream), or std::nullopt when
     /// nothing has arrived yet (EAGAIN).
     std::optional<std::size_t> try_recv(std::span<std::byte> buffer);
@@ -128,6 +131,11 @@ std::optional<Socket> try_accept(const Socket& listener);
 /// Puts the socket in non-blocking mode: calls that would wait fail with EAGAIN instead,
 /// which try_send(), try_recv() and try_accept() report as std::nullopt.
 void set_nonblocking(const Socket& socket);
+
+/// Turns off Nagle's algorithm on a TCP socket (TCP_NODELAY): small writes go out at once
+/// instead of waiting for the peer to acknowledge the previous ones, which a peer that
+/// delays its ACKs (most do, by up to 40 ms) makes every short response wait for.
+void set_tcp_nodelay(const Socket& socket);
 
 /// A connected pair of Unix sockets of `type` (socketpair()), named "pair:0" and "pair:1".
 std::pair<Socket, Socket> socket_pair(int type = SOCK_STREAM);

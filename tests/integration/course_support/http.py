@@ -258,3 +258,25 @@ def stop_with_a_request_in_flight(server: StartedProcess, send_signal: Callable[
         if one_worker:
             assert response.header("Connection") == "close", response
         assert in_flight.closed_by_server(), "the connection in flight stayed open after its answer"
+
+
+# --------------------------------------------------------------------------------------
+# Hostile clients (test_lesson08_hostile.py): the server's memory, a close seen without reading
+
+
+def server_rss(pid: int) -> int:
+    """The resident memory of process `pid`, in bytes (VmRSS in /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def peer_has_closed(sock: socket.socket, timeout: float) -> bool:
+    """True if the peer of Unix stream socket `sock` closes its end (fully, not only a
+    shutdown(SHUT_WR)) within `timeout` seconds, whatever is still unread: POLLHUP, which a
+    Unix socket reports as soon as its peer is closed."""
+    poller = select.poll()
+    poller.register(sock, select.POLLHUP)
+    return any(events & select.POLLHUP for _, events in poller.poll(timeout * 1000))
