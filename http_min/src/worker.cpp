@@ -116,9 +116,9 @@ class InputBuffer {
 // costs a few hundred bytes rather than a workspace's 85 KiB; the worker keeps a few spare
 // workspaces (WorkspacePool), so a request still allocates nothing.
 struct Workspace {
-    InputBuffer in;   // received, not yet parsed into a finished request
+    InputBuffer in;  // received, not yet parsed into a finished request
     RequestParser parser;
-    std::string out;  // answers not yet sent
+    std::string out;             // answers not yet sent
     bool continue_sent = false;  // "100 Continue" answered for the current request
     bool grown = false;          // a large chunked body grew the parser's buffer
 
@@ -211,7 +211,7 @@ struct Connection {
     Clock::time_point last_progress;    // sending: when output last moved
     Clock::time_point lingering_since;  // lingering: since when, and the last byte thrown away
     Clock::time_point last_input;
-    std::uint64_t discarded = 0;        // lingering: bytes thrown away
+    std::uint64_t discarded = 0;  // lingering: bytes thrown away
 
     Connection(Socket s, Peer p, Clock::time_point now)
         : socket(std::move(s)), peer(std::move(p)), waiting_since(now) {}
@@ -555,7 +555,7 @@ class Worker {
         try {
             for (;;) {
                 const auto received = connection.socket.try_recv(discard_);
-                if (!received) return;  // EAGAIN: wait for more
+                if (!received) return;      // EAGAIN: wait for more
                 if (*received == 0) break;  // the client has closed too
                 connection.discarded += *received;
                 connection.last_input = now_;
@@ -693,8 +693,8 @@ class Worker {
     Clock::time_point next_sweep_{};     // when enforce_timeouts() is due
     Clock::time_point stop_deadline_{};  // stopping: --graceful-timeout runs out
     bool stopping_ = false;
-    bool listening_ = false;          // the listeners are in the epoll set
-    bool trim_due_ = false;           // a grown workspace was freed
+    bool listening_ = false;  // the listeners are in the epoll set
+    bool trim_due_ = false;   // a grown workspace was freed
     std::size_t closed_since_trim_ = 0;
 };
 

@@ -37,7 +37,8 @@ Options parse(std::span<char*> args) {
             options.listen.unix_mode = parse_mode_option(flag, option_value(args, i));
         } else if (flag == "--group") {
             options.listen.unix_group = option_value(args, i);
-            if (options.listen.unix_group.empty()) throw UsageError("--group '' is not a group name");
+            if (options.listen.unix_group.empty())
+                throw UsageError("--group '' is not a group name");
         } else if (flag.starts_with('-')) {
             throw UsageError("unknown option '" + std::string(flag) + "'");
         } else {
@@ -64,7 +65,8 @@ std::string answer(const Socket& client, const std::set<uid_t>& allowed) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return run_program(argc, argv, "ADDRESS [--allow-uid UID[,UID]...]... [--mode OCTAL] [--group NAME]",
+    return run_program(argc, argv,
+                       "ADDRESS [--allow-uid UID[,UID]...]... [--mode OCTAL] [--group NAME]",
                        [](std::span<char*> args) {
                            const Options options = parse(args);
                            StopSignals stop;

@@ -1,10 +1,10 @@
 #include "raw_sockets/program.hpp"
 
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <iostream>
-#include <cstdint>
 #include <limits>
 #include <string>
 

@@ -49,8 +49,7 @@ void expect_arguments(std::span<char*> args, std::initializer_list<std::string_v
 
 /// As expect_arguments() for the first `names.size()` arguments only, for a command line
 /// that goes on with free text (echo_client's WORDs), which may be anything.
-void expect_leading_arguments(std::span<char*> args,
-                              std::initializer_list<std::string_view> names);
+void expect_leading_arguments(std::span<char*> args, std::initializer_list<std::string_view> names);
 
 /// The value of the option at `args[index]` ("--mode 0660"): `args[index + 1]`, or a
 /// UsageError "--mode needs a value" when the command line ends first.
