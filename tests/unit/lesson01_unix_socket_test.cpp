@@ -986,8 +986,9 @@ TEST(ParseMode, AcceptsOnlyPermissionBits) {
 TEST(ExpectArguments, NamesWhatIsMissingUnknownOrTooMany) {
     const auto refusal = [](std::vector<std::string> texts) {
         Arguments args(std::move(texts));
-        const auto error = thrown<raw_sockets::UsageError>(
-            [&] { raw_sockets::expect_arguments(args.span(), {"ADDRESS", "NAME"}); });
+        const auto error = thrown<raw_sockets::UsageError>([&] {
+            raw_sockets::expect_arguments(args.span(), {"ADDRESS", "NAME"});
+        });
         return error ? std::string(error->what()) : std::string("(nothing thrown)");
     };
     EXPECT_EQ(refusal({}), "missing ADDRESS");

@@ -642,9 +642,8 @@ TEST(StopEvent, WithoutAStopReadsAndWritesAsBefore) {
     ASSERT_EQ(socket.recv_some(buffer), 3u);
     EXPECT_EQ(as_text(std::span(buffer).first(3)), "abc");
     const std::string large = patterned_data(1024 * KiB);  // more than the buffers hold
-    std::thread reader([&peer, size = large.size()] {
-        EXPECT_EQ(receive_exactly(peer, size).size(), size);
-    });
+    std::thread reader(
+        [&peer, size = large.size()] { EXPECT_EQ(receive_exactly(peer, size).size(), size); });
     socket.send_all(large);  // waits for room in poll(), and sends on as it comes
     reader.join();
     peer.shutdown_write();
