@@ -136,6 +136,24 @@ def test_nginx_passes_requests_to_http_min(start_server, nginx, short_dir, trans
 
 
 @pytest.mark.parametrize("transport", ["tcp", "unix"])
+def test_http_mins_early_413_reaches_the_client_through_nginx(start_server, nginx, short_dir,
+                                                              transport):
+    # nginx allows 16 MiB here, http_min 1 MiB: nginx sends the whole 8 MiB body on, and
+    # http_min refuses it after the head. Closing at once would reset nginx's connection
+    # while it still sends, and nginx would answer 502; http_min half-closes and drains
+    # instead (RFC 9112 section 9.6), so nginx reads the 413 and passes it on.
+    text = read(EXAMPLES / EXAMPLE_FOR[transport]).replace(
+        "        listen 80;\n", "        listen 80;\n        client_max_body_size 16m;\n")
+    assert "client_max_body_size" in text
+    server, proxy = behind_nginx(start_server, nginx, short_dir, transport, text=text)
+    body = random_bytes(8 * 1024 * 1024, seed=11)
+    for attempt in range(3):
+        response = proxy.request("POST", "/echo", body)
+        assert response.status == 413, (attempt, response, proxy.error_log())
+    assert proxy.get("/").status == 200
+
+
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
 def test_http_min_believes_x_forwarded_for_from_the_proxy_it_trusts(start_server, nginx,
                                                                    short_dir, transport):
     server, proxy = behind_nginx(start_server, nginx, short_dir, transport,
