@@ -16,10 +16,13 @@ namespace raw_sockets {
 ///
 /// The handler only writes a byte to a pipe (the self-pipe trick: write() is
 /// async-signal-safe, almost nothing else is), so the server's main loop sees the request
-/// between clients, finishes the client in hand, and runs its destructors, which remove
-/// its socket file. One instance per process. On destruction the old handlers return, unless
-/// a stop was requested: then the stop signals stay ignored while the process exits, so a
-/// second signal cannot turn a clean exit into a death by signal.
+/// and runs its destructors, which remove its socket file. A client in hand does not hold
+/// the stop up if its Socket waits on event_fd() too (Socket::set_stop_event()): that is
+/// how echo_server, frame_server and file_broker abandon it at a stop. http_min instead
+/// finishes its requests in flight, for at most its graceful timeout. One instance per
+/// process. On destruction the old handlers return, unless a stop was requested: then the
+/// stop signals stay ignored while the process exits, so a second signal cannot turn a
+/// clean exit into a death by signal.
 class StopSignals {
   public:
     /// Handles `signals` as stop requests. http_min adds SIGHUP, so that a hangup stops it
