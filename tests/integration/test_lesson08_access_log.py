@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import threading
 import time
 from typing import Optional
@@ -253,3 +254,23 @@ def test_a_log_file_gets_every_line(start_server, short_dir):
         text = log.read()
     assert [int(n) for n in REQUEST_LINE.findall(text)] == list(range(MANY_REQUESTS))
     assert dropped_reported_at_exit(server) == 0
+
+
+def test_a_fifo_log_without_a_reader_fails_at_start_up_and_leaves_no_socket_file(short_dir):
+    # Opening a FIFO for writing waits for a reader, unless O_NONBLOCK: then it fails at once
+    # (ENXIO). The log is opened before the socket is bound, so nothing is left behind.
+    fifo = os.path.join(short_dir, "log.fifo")
+    os.mkfifo(fifo)
+    path = os.path.join(short_dir, "http_min.sock")
+    try:
+        done = subprocess.run([program_path("http_min"), "--uds", path, "--access-log", fifo],
+                              capture_output=True, text=True, timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail("http_min did not start up nor fail: it waits for a reader of the FIFO",
+                    pytrace=False)
+    finally:
+        if os.path.lexists(path):
+            os.unlink(path)
+            pytest.fail("the socket file was created (and left behind)", pytrace=False)
+    assert done.returncode != 0
+    assert "FIFO with no reader" in done.stderr, done.stderr

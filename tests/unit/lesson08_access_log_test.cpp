@@ -4,6 +4,7 @@
 // total without waiting forever. And raw_sockets::escape_for_log, which makes the client's
 // text safe to put in a log line.
 #include <fcntl.h>
+#include <limits.h>  // PIPE_BUF
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -339,6 +340,97 @@ TEST(AccessLog, WritesEveryLineToARegularFile) {
     std::string expected;
     for (int number = 0; number < 5000; ++number) expected += request_line(number);
     EXPECT_EQ(text, expected);
+}
+
+// Point 1 of issue 11: a regular file never makes the log drop a line, however many lines
+// come between two flushes (the worker flushes once per batch of events; one pipelining
+// client can make thousands of lines in one batch).
+TEST(AccessLog, NeverDropsALineToARegularFileEvenWithoutFlush) {
+    std::FILE* file = std::tmpfile();
+    ASSERT_NE(file, nullptr);
+    {
+        AccessLog log(file, 1024);
+        for (int number = 0; number < 5000; ++number) log_request(log, number);
+        EXPECT_EQ(log.dropped(), 0u);
+    }
+    std::rewind(file);
+    std::string text;
+    char chunk[65536];
+    std::size_t got = 0;
+    while ((got = std::fread(chunk, 1, sizeof chunk, file)) > 0) text.append(chunk, got);
+    std::fclose(file);
+    EXPECT_EQ(text, first_lines(5000));
+}
+
+// A pipe with room takes lines as they come once the buffer is half full: a reader that
+// keeps up loses nothing, even with many lines between two flushes.
+TEST(AccessLog, WritesFromEndLineOnceTheBufferIsHalfFull) {
+    LogPipe pipe;
+    AccessLog log(pipe.write_end(), 1024);
+    std::string received;
+    for (int number = 0; number < 2000; ++number) {
+        log_request(log, number);
+        if (number % 100 == 99) received += pipe.drain();  // a reader keeping up, no flush
+    }
+    log.flush();
+    received += pipe.drain();
+    EXPECT_EQ(log.dropped(), 0u);
+    EXPECT_EQ(received, first_lines(2000));
+}
+
+// Point 2: no line is longer than PIPE_BUF (a write that small to a pipe is never torn by
+// another worker's), whatever the client sent: the target is cut, visibly.
+TEST(AccessLog, CutsALongTargetSoTheLineFitsInPipeBuf) {
+    LogPipe pipe;
+    AccessLog log(pipe.write_end());
+    log.text("unix \"GET ").escaped(std::string(8000, '"')).text(" HTTP/1.1\" ").number(404);
+    log.end_line();
+    log.flush();
+    const std::string line = pipe.drain();
+    EXPECT_LE(line.size(), static_cast<std::size_t>(PIPE_BUF));
+    EXPECT_LE(line.size(), 1024u + 100u);  // the target's share is about 1 KiB
+    EXPECT_TRUE(contains(line, "\\x22...")) << line;  // cut between escapes, marked
+    EXPECT_TRUE(line.ends_with(" HTTP/1.1\" 404\n")) << line;
+}
+
+TEST(AccessLog, CutsAnyLineLongerThanPipeBuf) {
+    LogPipe pipe;
+    AccessLog log(pipe.write_end());
+    for (int part = 0; part < 10; ++part) log.escaped(std::string(1000, 'a'));
+    log.end_line();
+    log.flush();
+    const std::string line = pipe.drain();
+    EXPECT_EQ(line.size(), static_cast<std::size_t>(PIPE_BUF));
+    EXPECT_TRUE(line.ends_with("...\n"));
+}
+
+// Point 4: a write error (a full disk, a log shipper restarting) costs the lines in hand,
+// not the rest of the log: the next flush tries again, and says how many were lost.
+TEST(AccessLog, AfterAWriteErrorTheNextFlushTriesAgain) {
+    ::signal(SIGPIPE, SIG_IGN);
+    int broken[2], working[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, broken), 0);
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, working), 0);
+    raw_sockets::Fd broken_reader(broken[0]), destination(broken[1]);
+    raw_sockets::Fd reader(working[0]), working_writer(working[1]);
+    ASSERT_EQ(::shutdown(destination.get(), SHUT_WR), 0);  // every send now fails: EPIPE
+    AccessLog log(destination.get());
+    log_request(log, 1);
+    log.flush();
+    EXPECT_EQ(log.dropped(), 1u);
+    // The destination works again (the same descriptor, now a working socket).
+    ASSERT_GE(::dup3(working_writer.get(), destination.get(), O_CLOEXEC), 0);
+    log_request(log, 2);
+    log.flush();
+    char chunk[4096];
+    const ssize_t got = ::recv(reader.get(), chunk, sizeof chunk, MSG_DONTWAIT);
+    ASSERT_GT(got, 0);
+    const std::string text(chunk, static_cast<std::size_t>(got));
+    EXPECT_EQ(noted_drops(text), 1u) << text;
+    EXPECT_TRUE(text.ends_with(request_line(2))) << text;
+    const std::string report = log.finish(1s);
+    EXPECT_TRUE(contains(report, "dropped 1 access log lines")) << report;
+    EXPECT_TRUE(contains(report, "EPIPE")) << report;
 }
 
 TEST(AccessLog, WithoutADestinationDoesNothing) {
