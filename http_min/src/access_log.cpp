@@ -30,6 +30,21 @@ bool needs_escaping(char c) {
     return byte < 0x20 || byte >= 0x7F || c == '"' || c == '\\';
 }
 
+// The client's share of a line (a target, a header value), escaped: about 1 KiB, so that a
+// whole line stays well under PIPE_BUF (4 KiB on Linux) however many such parts it has.
+constexpr std::size_t max_client_text = 1024;
+constexpr std::string_view cut_marker = "...";
+
+// `escaped` cut to at most max_client_text bytes, never inside an escape: every escape is
+// `\xHH`, and a backslash in escaped text always starts one.
+std::string_view cut_between_escapes(std::string_view escaped) {
+    if (escaped.size() <= max_client_text) return escaped;
+    std::size_t cut = max_client_text;
+    const std::size_t last_escape = escaped.rfind('\\', cut - 1);
+    if (last_escape != std::string_view::npos && last_escape + 4 > cut) cut = last_escape;
+    return escaped.substr(0, cut);
+}
+
 std::string note_of_drops(std::uint64_t count, std::string_view why) {
     return "http_min pid " + std::to_string(::getpid()) + ": dropped " + std::to_string(count) +
            " access log lines (" + std::string(why) + ")\n";
@@ -86,13 +101,21 @@ AccessLog& AccessLog::text(std::string_view part) {
     return *this;
 }
 
+// A client controls the length of what it sends: cut to max_client_text escaped bytes, with
+// a visible marker, so that no client can make a line long enough to be torn in a pipe
+// (or fill the buffer with a few requests). Only the start is escaped: the rest is cut anyway.
 AccessLog& AccessLog::escaped(std::string_view part) {
     if (!enabled()) return *this;
-    if (std::ranges::any_of(part, needs_escaping)) {
-        line_ += raw_sockets::escape_for_log(part);
-    } else {
-        line_ += part;
+    const std::string_view start = part.substr(0, max_client_text);
+    std::string escaped_start;
+    std::string_view escaped = start;
+    if (std::ranges::any_of(start, needs_escaping)) {
+        escaped_start = raw_sockets::escape_for_log(start);
+        escaped = escaped_start;
     }
+    const std::string_view kept = cut_between_escapes(escaped);
+    line_ += kept;
+    if (kept.size() < escaped.size() || start.size() < part.size()) line_ += cut_marker;
     return *this;
 }
 
@@ -108,16 +131,42 @@ AccessLog& AccessLog::number(long value) {
 // has been written; then the note of how many goes in first. So the note stands exactly
 // where lines are missing, and a reader that keeps falling behind gets one note per gap,
 // not a note between every two lines.
+//
+// Before dropping anything, end_line writes itself once the buffer is half full: a reader
+// that keeps up then loses nothing however many lines one turn of the loop makes, and a
+// regular file (which never waits for a reader) is written in full there and then.
 void AccessLog::end_line() {
     if (!enabled()) return;
-    line_ += '\n';
-    if (!finished_ && write_error_.empty() && dropped_unannounced_ == 0 && queue(line_)) {
+    if (line_.size() >= PIPE_BUF) {  // text() parts too long together: cut, visibly
+        line_.resize(PIPE_BUF - 1 - cut_marker.size());
+        line_ += cut_marker;
+    }
+    line_ += '\n';  // at most PIPE_BUF bytes now: written whole or not at all
+    if (!finished_ && pending_bytes() + line_.size() > capacity_ / 2) flush();
+    announce_drops();
+    if (!finished_ && dropped_unannounced_ == 0 && queue(line_)) {
         line_.clear();
         return;
     }
     line_.clear();
     ++dropped_total_;
     ++dropped_unannounced_;
+    if (gap_reason_.empty()) gap_reason_ = "its reader did not keep up";
+}
+
+// Once everything queued is out, writing has resumed: the note of how many lines are
+// missing goes first.
+void AccessLog::announce_drops() {
+    if (finished_ || dropped_unannounced_ == 0 || pending_bytes() > 0) return;
+    buffer_.clear();
+    written_ = note_end_ = 0;
+    const std::string note = note_of_drops(dropped_unannounced_, gap_reason_);
+    if (queue(note)) {  // else a buffer smaller than the note: only stderr will tell
+        note_end_ = note.size();
+        noted_ = dropped_unannounced_;
+    }
+    dropped_unannounced_ = 0;  // logging resumes, with the note or without
+    gap_reason_.clear();
 }
 
 bool AccessLog::queue(std::string_view line) {
@@ -133,25 +182,23 @@ bool AccessLog::queue(std::string_view line) {
     return true;
 }
 
+// A write error (ENOSPC, EPIPE from a log shipper that restarts) costs the lines in hand,
+// counted; the next flush tries again, starting with a note of how many were lost.
 void AccessLog::flush() {
-    if (!enabled() || !write_error_.empty()) return;
+    if (!enabled()) return;
     while (true) {
+        announce_drops();
         if (pending_bytes() == 0) {
             buffer_.clear();
             written_ = note_end_ = 0;
-            if (dropped_unannounced_ == 0) return;
-            // Everything queued is out: writing has resumed, so say what is missing.
-            const std::string note =
-                note_of_drops(dropped_unannounced_, "its reader did not keep up");
-            dropped_unannounced_ = 0;  // logging resumes, with the note or without
-            if (!queue(note)) return;  // a buffer smaller than the note: only stderr will tell
-            note_end_ = note.size();
+            return;
         }
         const long sent = write_some({buffer_.data() + written_, next_chunk()});
         if (sent == 0) return;  // the destination is full: the next turn of the loop
         if (sent < 0) {
             write_error_ = "write: " + raw_sockets::errno_name(errno);
-            lose_what_is_queued();  // and from now on, every line is dropped and counted
+            gap_reason_ = write_error_;
+            lose_what_is_queued();
             return;
         }
         written_ += static_cast<std::size_t>(sent);
@@ -160,8 +207,7 @@ void AccessLog::flush() {
 
 // At most PIPE_BUF bytes, ending at the end of a line: a write that small to a pipe is
 // atomic (all or nothing, even non-blocking), so several workers sharing the pipe never
-// tear each other's lines. A single line longer than that goes alone (and only it could be
-// torn: a long target, escaped).
+// tear each other's lines. (end_line keeps every line within PIPE_BUF.)
 std::size_t AccessLog::next_chunk() const {
     const std::string_view pending(buffer_.data() + written_, pending_bytes());
     const std::size_t last_end = pending.substr(0, PIPE_BUF).rfind('\n');
@@ -190,12 +236,17 @@ long AccessLog::write_some(std::string_view bytes) {
     }
 }
 
-// The queued lines will never be written: count them (a note among them was no request).
+// The queued lines will never be written: count them, to be announced in the log when
+// writing resumes. A note among them was no request: what it announced is announced again.
 void AccessLog::lose_what_is_queued() {
     const std::string_view pending(buffer_.data() + written_, pending_bytes());
     auto lines = static_cast<std::uint64_t>(std::ranges::count(pending, '\n'));
-    if (written_ < note_end_) --lines;
+    if (written_ < note_end_) {
+        --lines;
+        dropped_unannounced_ += noted_;
+    }
     dropped_total_ += lines;
+    dropped_unannounced_ += lines;
     buffer_.clear();
     written_ = note_end_ = 0;
 }
@@ -205,7 +256,7 @@ std::string AccessLog::finish(std::chrono::milliseconds patience) {
     using Clock = std::chrono::steady_clock;
     const Clock::time_point deadline = Clock::now() + patience;
     flush();
-    while (pending_bytes() > 0 && write_error_.empty()) {
+    while (pending_bytes() > 0) {
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
         if (left.count() <= 0) break;
         pollfd room{.fd = fd_, .events = POLLOUT, .revents = 0};

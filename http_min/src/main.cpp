@@ -3,14 +3,17 @@
 // process; with more, this process is a master that forks the workers, restarts any that
 // dies, and on SIGTERM stops them all and removes its socket files. SIGTERM, SIGINT and
 // SIGHUP all stop it gracefully (see master.cpp for what happens to the workers).
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <charconv>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <stdexcept>
 #include <string_view>
 #include <vector>
 
@@ -47,11 +50,27 @@ std::vector<Socket> inherited_listeners() {
     return listeners;
 }
 
+// O_NONBLOCK: opening a FIFO for writing waits until a reader opens it, here before a single
+// client is served and with SIGTERM not yet looked at; non-blocking, it fails at once with
+// ENXIO instead. (The flag stays on this descriptor, our own: AccessLog writes a FIFO
+// without blocking anyway, and the flag means nothing to a regular file.)
 std::FILE* open_access_log(const std::string& where) {
     if (where.empty()) return nullptr;
     if (where == "-") return stdout;
-    std::FILE* file = std::fopen(where.c_str(), "ae");  // append, close-on-exec
-    if (file == nullptr) throw_errno("open", where);
+    const int fd =
+        ::open(where.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
+    if (fd < 0 && errno == ENXIO) {
+        throw std::runtime_error("--access-log " + where +
+                                 " is a FIFO with no reader: start its reader first");
+    }
+    if (fd < 0) throw_errno("open", where);
+    std::FILE* file = ::fdopen(fd, "a");
+    if (file == nullptr) {
+        const int error = errno;
+        ::close(fd);
+        errno = error;
+        throw_errno("fdopen", where);
+    }
     return file;
 }
 
@@ -68,6 +87,8 @@ int main(int argc, char** argv) {
         ::signal(SIGPIPE, SIG_IGN);  // belt and braces: every send already uses MSG_NOSIGNAL
         // SIGHUP too: a hangup must not kill the server and leave its socket file behind.
         StopSignals stop({SIGINT, SIGTERM, SIGHUP});
+        // Before binding: a bad log path must not leave a socket file behind.
+        std::FILE* log = open_access_log(config.access_log);
         ListenOptions options;
         options.unix_mode = config.uds_mode;
         options.unix_group = config.uds_group;
@@ -80,7 +101,6 @@ int main(int argc, char** argv) {
                 cleanups.push_back(std::make_unique<SocketFileCleanup>(listeners.back()));
             }
         }
-        std::FILE* log = open_access_log(config.access_log);
         for (const Socket& listener : listeners) {
             std::cerr << "listening on " << listener.name() << std::endl;
         }

@@ -27,7 +27,9 @@ namespace http_min {
 /// written by `flush` (once per turn of the event loop) as far as the destination takes
 /// them without blocking. Memory is bounded by the capacity given at construction. The
 /// program must ignore SIGPIPE (http_min's main() does): a pipe whose reader has gone then
-/// fails with EPIPE, and the log is given up, its lines counted as dropped.
+/// fails with EPIPE. A write error costs the lines queued (counted as dropped); the next
+/// flush tries again. Every line is cut to at most PIPE_BUF bytes, the client's text in it
+/// to about 1 KiB, each cut marked with `...`.
 class AccessLog {
   public:
     /// 64 KiB: as much as a pipe holds, so a reader that falls behind has twice that much
@@ -52,14 +54,17 @@ class AccessLog {
     /// Adds text the server made itself (a peer label, a status) to the line being composed.
     AccessLog& text(std::string_view part);
     /// Adds client-supplied text, escaped with raw_sockets::escape_for_log: control bytes,
-    /// 0x7F, bytes of 0x80 and above, `"` and `\` become `\xHH`.
+    /// 0x7F, bytes of 0x80 and above, `"` and `\` become `\xHH`. Cut to 1 KiB escaped
+    /// (never inside an escape), then `...`.
     AccessLog& escaped(std::string_view part);
     /// Adds a decimal number.
     AccessLog& number(long value);
-    /// Ends the line being composed (the newline is added here) and queues it, or drops and
-    /// counts it if the buffer has no room for it. Once a line was dropped, later lines are
-    /// dropped too until everything queued is written; then a note of how many goes first
-    /// (one note per gap, where the gap is). Never blocks.
+    /// Ends the line being composed (cut to PIPE_BUF bytes with its newline) and queues it.
+    /// Once the buffer is half full it first writes what the destination takes (a regular
+    /// file: everything, so a file never loses a line). If there is still no room, the line
+    /// is dropped and counted. Once a line was dropped, later lines are dropped too until
+    /// everything queued is written; then a note of how many goes first (one note per gap,
+    /// where the gap is). Never blocks on a reader.
     void end_line();
 
     /// Writes queued lines as far as the destination takes them now, in whole lines of at
@@ -80,6 +85,7 @@ class AccessLog {
     enum class Kind { file, socket, pipe_like, polled };
 
     void open_for_non_blocking_writes(int fd);
+    void announce_drops();
     bool queue(std::string_view line);
     std::size_t next_chunk() const;
     long write_some(std::string_view bytes);
@@ -95,7 +101,9 @@ class AccessLog {
     std::string line_;          // the line being composed (reused: no allocation per line)
     std::uint64_t dropped_total_ = 0;
     std::uint64_t dropped_unannounced_ = 0;  // dropped since the last note in the log
-    std::string write_error_;                // a write failed (not EAGAIN): the log is given up
+    std::uint64_t noted_ = 0;                // the count in the queued note, if any
+    std::string gap_reason_;                 // why those were dropped, for the note
+    std::string write_error_;                // the last write error (not EAGAIN), for the exit report
     bool finished_ = false;
 };
 
