@@ -7,9 +7,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
-#include <cerrno>
 #include <cstdlib>
 #include <iostream>
 #include <memory>

@@ -249,7 +249,7 @@ TEST(AccessLog, KeepsLoggingAfterDropsEvenIfTheNoteDoesNotFit) {
     AccessLog log(pipe.write_end(), request_line(0).size() + 10);  // one line, not a note
     pipe.fill();
     log_request(log, 0);
-    log_request(log, 1);  // no room, in the pipe nor in the buffer: dropped
+    log_request(log, 1);                  // no room, in the pipe nor in the buffer: dropped
     std::string received = pipe.drain();  // the reader catches up
     log.flush();
     log_request(log, 2);
@@ -391,7 +391,7 @@ TEST(AccessLog, CutsALongTargetSoTheLineFitsInPipeBuf) {
     log.flush();
     const std::string line = pipe.drain();
     EXPECT_LE(line.size(), static_cast<std::size_t>(PIPE_BUF));
-    EXPECT_LE(line.size(), 1024u + 100u);  // the target's share is about 1 KiB
+    EXPECT_LE(line.size(), 1024u + 100u);             // the target's share is about 1 KiB
     EXPECT_TRUE(contains(line, "\\x22...")) << line;  // cut between escapes, marked
     EXPECT_TRUE(line.ends_with(" HTTP/1.1\" 404\n")) << line;
 }

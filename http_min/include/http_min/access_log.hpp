@@ -103,7 +103,7 @@ class AccessLog {
     std::uint64_t dropped_unannounced_ = 0;  // dropped since the last note in the log
     std::uint64_t noted_ = 0;                // the count in the queued note, if any
     std::string gap_reason_;                 // why those were dropped, for the note
-    std::string write_error_;                // the last write error (not EAGAIN), for the exit report
+    std::string write_error_;                // the last write error, for the exit report
     bool finished_ = false;
 };
 
