@@ -274,3 +274,23 @@ def test_a_fifo_log_without_a_reader_fails_at_start_up_and_leaves_no_socket_file
             pytest.fail("the socket file was created (and left behind)", pytrace=False)
     assert done.returncode != 0
     assert "FIFO with no reader" in done.stderr, done.stderr
+
+
+def test_a_log_file_gets_every_line_of_a_pipelined_burst(start_server, short_dir):
+    # One client pipelining thousands of requests makes thousands of lines between two
+    # flushes of the worker's log; a regular file never waits for a reader, so none is lost.
+    log_path = os.path.join(short_dir, "access.log")
+    server = start_http_min(start_server, "unix", "--access-log", log_path)
+    burst = b"".join(http_request("GET", f"/healthz?n={number}")
+                     for number in range(MANY_REQUESTS))
+    with connect(server, timeout=IO_TIMEOUT) as connection:
+        sender = threading.Thread(target=connection.send, args=(burst,), daemon=True)
+        sender.start()
+        for _ in range(MANY_REQUESTS):
+            assert connection.read_response().status == 200
+        sender.join(IO_TIMEOUT)
+    stop_within(server)
+    with open(log_path, "rb") as log:
+        text = log.read()
+    assert [int(n) for n in REQUEST_LINE.findall(text)] == list(range(MANY_REQUESTS))
+    assert dropped_reported_at_exit(server) == 0
