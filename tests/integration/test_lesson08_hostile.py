@@ -426,3 +426,27 @@ def test_running_out_of_descriptors_is_reported_once_however_clients_churn(start
     assert get(server, "/healthz").status == 200, "the worker no longer serves"
     assert churns > 20, f"only {churns} churns: the test proves nothing"
     assert 1 <= reports <= 2, f"{reports} reports of running out of descriptors for {churns} churns"
+
+
+def test_a_worker_paused_with_no_connections_accepts_again_once_descriptors_are_free(
+        start_server):
+    # Out of descriptors with no connection of its own to close (ENFILE: the whole system is
+    # out), a pause that only a closing connection ends would last forever. Here EMFILE
+    # stands in for it: the limit is lowered to what the worker holds, a client comes, and
+    # the limit is raised again without any connection closing.
+    server = start_http_min(start_server, "unix", "--workers", "1", "--no-access-log")
+    worker = server.process.pid  # --workers 1: the one process serves
+    in_use = len(os.listdir(f"/proc/{worker}/fd"))
+    soft, hard = resource.prlimit(worker, resource.RLIMIT_NOFILE)
+    resource.prlimit(worker, resource.RLIMIT_NOFILE, (in_use, hard))
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(LATE)
+        sock.connect(server.path)  # queued in the backlog: accept() fails with EMFILE
+        sock.sendall(http_request("GET", "/healthz"))
+        wait_until(lambda: "not accepting" in server.output(), "the worker to pause", LATE)
+        resource.prlimit(worker, resource.RLIMIT_NOFILE, (soft, hard))
+        started = time.monotonic()
+        answer = sock.recv(100)
+        elapsed = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 200 "), f"no answer: {answer!r}"
+    assert elapsed < LATE
