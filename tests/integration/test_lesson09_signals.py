@@ -193,3 +193,21 @@ def test_a_new_server_starts_at_once_after_the_master_is_killed_mid_request(star
             server.stop()  # kills the old worker, still serving the download
     assert worker_alive, "the old worker had already exited: the test proves nothing"
     assert status == 200
+
+
+def test_the_master_says_it_starts_a_worker_only_when_it_does(start_server):
+    # Workers that die once a stop is requested are not replaced, so the master must not
+    # say "starting another". To make it certain that the master sees them dead only after
+    # the stop request, it is frozen (SIGSTOP) while they die and while SIGTERM reaches it.
+    server, workers = start_workers(start_server, 2)
+    master = server.process.pid
+    os.kill(master, signal.SIGSTOP)
+    for worker in workers:
+        os.kill(worker, signal.SIGTERM)
+    wait_until(lambda: all((proc_stat(worker) or {"state": "Z"})["state"] == "Z"
+                               for worker in workers),
+               "the workers to exit", STOP_TIMEOUT)
+    os.kill(master, signal.SIGTERM)
+    os.kill(master, signal.SIGCONT)
+    assert_stopped_cleanly(server, "SIGTERM")
+    assert "starting another" not in server.output(), server.output()
