@@ -52,15 +52,21 @@ pid_t start_worker(std::vector<Socket>& listeners, const Config& config, StopSig
 //! [start-worker]
 
 // Reaps the workers that have exited and forks a replacement for each, unless a stop has
-// been requested (then its slot is 0).
+// been requested (then its slot is 0, and nothing is said: no worker is started).
+//
+// The line on stderr is written with a blocking write, which clients cannot make frequent:
+// one per restart, and a worker dies only of a bug or a signal, not of what a client sends
+// (its errors end a connection, not the worker).
 void replace_dead_workers(std::vector<pid_t>& workers, std::vector<Socket>& listeners,
                           const Config& config, StopSignals& stop, std::FILE* log) {
     pid_t dead = 0;
     while ((dead = ::waitpid(-1, nullptr, WNOHANG)) > 0) {
         for (pid_t& worker : workers) {
             if (worker != dead) continue;
+            worker = 0;
+            if (stop.requested()) continue;
             std::cerr << "http_min: worker " << dead << " died; starting another" << std::endl;
-            worker = stop.requested() ? 0 : start_worker(listeners, config, stop, log);
+            worker = start_worker(listeners, config, stop, log);
         }
     }
 }
@@ -69,10 +75,17 @@ void replace_dead_workers(std::vector<pid_t>& workers, std::vector<Socket>& list
 // Tells every worker to stop (SIGTERM), then reaps them. A worker finishes its requests in
 // flight within the graceful timeout; one that has not exited by then and a margin (frozen,
 // stuck) is killed, so that the master can still remove its socket files and exit.
-void stop_workers(std::vector<pid_t>& workers, std::chrono::seconds graceful_timeout) {
+//
+// Each worker closes its copies of the listeners as it begins to stop, and the master closes
+// its own here: once no copy is left, a new client's connect() is refused at once instead of
+// waiting in the backlog for a worker that will never accept it. (The socket files are
+// removed later, by main(), which remembers them by path and inode, not by listener.)
+void stop_workers(std::vector<pid_t>& workers, std::vector<Socket>& listeners,
+                  std::chrono::seconds graceful_timeout) {
     for (const pid_t worker : workers) {
         if (worker > 0) ::kill(worker, SIGTERM);
     }
+    for (Socket& listener : listeners) listener.close();
     const Clock::time_point deadline = Clock::now() + graceful_timeout + stop_margin;
     auto running = [&] { return std::ranges::any_of(workers, [](pid_t pid) { return pid > 0; }); };
     while (running()) {
@@ -114,7 +127,7 @@ void run_master(std::vector<Socket>& listeners, const Config& config, StopSignal
         ::poll(&stop_event, 1, 200);  // a stop request, or a look for dead workers
         replace_dead_workers(workers, listeners, config, stop, log);
     }
-    stop_workers(workers, config.graceful_timeout);
+    stop_workers(workers, listeners, config.graceful_timeout);
 }
 //! [master]
 

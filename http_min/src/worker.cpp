@@ -68,6 +68,8 @@ constexpr std::size_t max_spare_workspaces = 16;
 constexpr auto linger_quiet = std::chrono::seconds(2);
 constexpr auto linger_total = std::chrono::seconds(10);
 constexpr std::uint64_t linger_max_bytes = 16 * 1024 * 1024;
+// Paused accepting for want of descriptors: how often the sweep tries again anyway.
+constexpr auto accept_retry_interval = std::chrono::seconds(1);
 
 // Received bytes not yet answered: bytes_[start_, end_). What the start offset buys: a read
 // goes straight into the free space after end_, and an answered request only moves start_,
@@ -268,6 +270,7 @@ class Worker {
             if (now_ >= next_sweep_) {
                 enforce_timeouts();
                 give_memory_back();
+                retry_paused_accept();
                 next_sweep_ = now_ + std::chrono::milliseconds(100);
             }
             // --graceful-timeout: the connections still open are closed with the worker.
@@ -322,7 +325,16 @@ class Worker {
         }
         // Out of descriptors (chapter 04's Acceptor): stop watching the listeners until a
         // connection closes, or the readable listeners would make epoll_wait spin.
-        if (acceptor_.paused()) unwatch_listeners();
+        if (acceptor_.paused()) {
+            unwatch_listeners();
+            accept_retry_ = now_ + accept_retry_interval;
+        }
+    }
+
+    // A pause ends when one of our connections closes; but ENFILE (the whole system is out
+    // of descriptors) can pause a worker that has none, so the sweep tries again too.
+    void retry_paused_accept() {
+        if (acceptor_.paused() && now_ >= accept_retry_ && acceptor_.resume()) watch_listeners();
     }
 
     void watch_listeners() {
@@ -584,7 +596,12 @@ class Worker {
         stopping_ = true;  // from here on, watch_listeners() does nothing
         stop_deadline_ = now_ + config_.graceful_timeout;
         epoll_.remove(stop_.event_fd());
+        // Close our copies of the listeners, not just stop watching them: once the master and
+        // every worker have, a new client's connect() is refused at once instead of waiting
+        // in the backlog for the graceful timeout, and if the master died, a new server
+        // finds the socket file stale and replaces it.
         unwatch_listeners();
+        for (Socket& listener : listeners_) listener.close();
         // Idle keep-alive connections have nothing in flight: close them now. An answer on
         // its way with no request behind it is the connection's last.
         for (auto it = connections_.begin(); it != connections_.end();) {
@@ -692,6 +709,7 @@ class Worker {
     Clock::time_point now_ = Clock::now();
     Clock::time_point next_sweep_{};     // when enforce_timeouts() is due
     Clock::time_point stop_deadline_{};  // stopping: --graceful-timeout runs out
+    Clock::time_point accept_retry_{};   // paused accepting: when the sweep tries again
     bool stopping_ = false;
     bool listening_ = false;  // the listeners are in the epoll set
     bool trim_due_ = false;   // a grown workspace was freed

@@ -2,6 +2,7 @@
 // blocking echo servers, one policy for EMFILE, and a count of client threads.
 #include "raw_sockets/serving.hpp"
 
+#include <cerrno>
 #include <iostream>
 
 #include "raw_sockets/echo.hpp"
@@ -21,16 +22,55 @@ bool serve_echo_client(Socket& client) noexcept {
     }
 }
 
+AcceptFailure classify_accept_error(int code) noexcept {
+    switch (code) {
+        case EMFILE:  // this process's descriptors are all in use
+        case ENFILE:  // the whole system's are
+            return AcceptFailure::pause;
+        case EBADF:  // not a descriptor, not a socket, not listening: the program is wrong
+        case ENOTSOCK:
+        case EINVAL:
+        case EFAULT:
+            return AcceptFailure::fatal;
+        default:  // ECONNABORTED, EPROTO, ENETDOWN..., ENOBUFS, ENOMEM, EPERM: this client only
+            return AcceptFailure::skip;
+    }
+}
+
 std::optional<Socket> Acceptor::accept(const Socket& listener) {
     if (paused_) return std::nullopt;
     try {
         return try_accept(listener);
     } catch (const SocketError& error) {
-        if (!out_of_descriptors(error)) throw;
-        std::cerr << error.what() << ": not accepting until a client leaves" << std::endl;
-        paused_ = true;
-        return std::nullopt;
+        switch (classify_accept_error(error.code().value())) {
+            case AcceptFailure::fatal:
+                throw;
+            case AcceptFailure::pause:
+                report(std::string(error.what()) + ": not accepting until a client leaves");
+                paused_ = true;
+                return std::nullopt;
+            case AcceptFailure::skip:
+                report(std::string(error.what()) + ": that client is dropped");
+                return std::nullopt;
+        }
+        throw;  // not reached: every kind is handled above
     }
+}
+
+void Acceptor::report(const std::string& what) {
+    const auto now = std::chrono::steady_clock::now();
+    if (reported_ && now - last_report_ < report_interval) {
+        ++unreported_;
+        return;
+    }
+    std::cerr << what;
+    if (unreported_ > 0) {
+        std::cerr << " (" << unreported_ << " more accept errors since)";
+    }
+    std::cerr << std::endl;
+    reported_ = true;
+    last_report_ = now;
+    unreported_ = 0;
 }
 
 void RunningClients::started() {

@@ -381,3 +381,72 @@ def test_a_keepalive_static_get_over_tcp_has_no_nagle_delay(start_server, short_
             times.append(time.perf_counter() - started)
     # Nagle's algorithm and the client's delayed ACK cost about 40 ms per request.
     assert statistics.median(times) < 0.020, [f"{t * 1000:.1f} ms" for t in times]
+
+
+# --------------------------------------------------------------------------------------
+# Running out of descriptors
+
+
+def test_running_out_of_descriptors_is_reported_once_however_clients_churn(start_server):
+    # Clients that keep a worker at its descriptor limit and churn (each close lets one
+    # accept through, the next one fails again) must not make it write a line per failure:
+    # stderr may be a pipe nobody reads, and a blocking write there would hang the worker.
+    server = start_http_min(start_server, "unix", "--workers", "1", "--no-access-log")
+    worker = server.process.pid  # --workers 1: the one process serves
+    in_use = len(os.listdir(f"/proc/{worker}/fd"))
+    hard = resource.prlimit(worker, resource.RLIMIT_NOFILE)[1]
+    resource.prlimit(worker, resource.RLIMIT_NOFILE, (in_use + 4, hard))
+
+    def client() -> socket.socket:
+        # A full backlog makes connect() on a Unix socket with a timeout fail with EAGAIN
+        # at once: try again until the worker has accepted someone.
+        deadline = time.monotonic() + IO_TIMEOUT
+        while True:
+            sock = socket.socket(socket.AF_UNIX)
+            sock.settimeout(IO_TIMEOUT)
+            try:
+                sock.connect(server.path)
+                return sock
+            except BlockingIOError:
+                sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.001)
+
+    clients = [client() for _ in range(12)]  # 4 served, the others wait in the backlog
+    churns = 0
+    started = time.monotonic()
+    while time.monotonic() - started < 2.0:
+        clients.pop(0).close()
+        clients.append(client())
+        churns += 1
+    for sock in clients:
+        sock.close()
+    reports = server.output().count("not accepting")
+    assert get(server, "/healthz").status == 200, "the worker no longer serves"
+    assert churns > 20, f"only {churns} churns: the test proves nothing"
+    assert 1 <= reports <= 2, f"{reports} reports of running out of descriptors for {churns} churns"
+
+
+def test_a_worker_paused_with_no_connections_accepts_again_once_descriptors_are_free(
+        start_server):
+    # Out of descriptors with no connection of its own to close (ENFILE: the whole system is
+    # out), a pause that only a closing connection ends would last forever. Here EMFILE
+    # stands in for it: the limit is lowered to what the worker holds, a client comes, and
+    # the limit is raised again without any connection closing.
+    server = start_http_min(start_server, "unix", "--workers", "1", "--no-access-log")
+    worker = server.process.pid  # --workers 1: the one process serves
+    in_use = len(os.listdir(f"/proc/{worker}/fd"))
+    soft, hard = resource.prlimit(worker, resource.RLIMIT_NOFILE)
+    resource.prlimit(worker, resource.RLIMIT_NOFILE, (in_use, hard))
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(LATE)
+        sock.connect(server.path)  # queued in the backlog: accept() fails with EMFILE
+        sock.sendall(http_request("GET", "/healthz"))
+        wait_until(lambda: "not accepting" in server.output(), "the worker to pause", LATE)
+        resource.prlimit(worker, resource.RLIMIT_NOFILE, (soft, hard))
+        started = time.monotonic()
+        answer = sock.recv(100)
+        elapsed = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 200 "), f"no answer: {answer!r}"
+    assert elapsed < LATE

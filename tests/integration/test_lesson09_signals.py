@@ -9,6 +9,7 @@ it kills the whole process group, workers left behind included."""
 
 import os
 import signal
+import socket
 import time
 
 from course_support.http import get, start_http_min
@@ -125,3 +126,88 @@ def test_a_worker_that_does_not_stop_is_killed_after_the_graceful_timeout(start_
     assert_stopped_cleanly(server, "SIGTERM with a frozen worker")
     took = time.monotonic() - began
     assert 1.0 <= took <= STOP_TIMEOUT, f"the master exited {took:.2f} s after SIGTERM"
+
+
+def big_file_root(short_dir):
+    """A --root directory holding big.bin, 16 MiB."""
+    root = os.path.join(short_dir, "root")
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, "big.bin"), "wb") as file:
+        file.truncate(16 * 1024 * 1024)
+    return root
+
+
+def stall_a_download(server):
+    """A client that asked for a large file and reads none of it: its answer holds the stop
+    for the whole graceful timeout. Returns its connection (a raw socket)."""
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(READY_TIMEOUT)
+    sock.connect(server.path)
+    sock.sendall(b"GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert sock.recv(100).startswith(b"HTTP/1.1 200 ")
+    return sock
+
+
+def refuses_connections(path):
+    """True if connect() to the socket file `path` is refused (nobody listens any more)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(1.0)
+        try:
+            sock.connect(path)
+        except ConnectionRefusedError:
+            return True
+        return False
+
+
+def test_a_new_client_is_refused_at_once_during_a_graceful_stop(start_server, short_dir):
+    # A stop closes every copy of the listening socket (the workers' and the master's), so a
+    # new client learns at once that nobody will serve it, instead of waiting in the backlog
+    # for the whole graceful timeout and then being reset.
+    server, _ = start_workers(start_server, 2, "--root", big_file_root(short_dir),
+                              "--graceful-timeout", "20")
+    with stall_a_download(server):
+        os.kill(server.process.pid, signal.SIGTERM)
+        refused = poll_until(lambda: refuses_connections(server.path), 3.0, interval=0.05)
+        still_stopping = not has_exited(server.process.pid)
+    server.stop()
+    assert still_stopping, "the stop was not held by the download: the test proves nothing"
+    assert refused, "connect() during a graceful stop was not refused within 3 s"
+
+
+def test_a_new_server_starts_at_once_after_the_master_is_killed_mid_request(start_server,
+                                                                            short_dir):
+    # After SIGKILL of the master, its worker finishes its requests in flight (up to the
+    # graceful timeout) but has closed its copy of the listener: the socket file is stale at
+    # once, and a new server on the same path replaces it instead of refusing (EADDRINUSE).
+    server, _ = start_workers(start_server, 2, "--root", big_file_root(short_dir),
+                                    "--graceful-timeout", "30")
+    with stall_a_download(server):
+        os.kill(server.process.pid, signal.SIGKILL)
+        wait_until(lambda: has_exited(server.process.pid), "the master dying", STOP_TIMEOUT)
+        try:
+            again = start_server("http_min", address=server.address, ready_timeout=5.0,
+                                 extra_args=["--uds", "{path}", "--no-access-log"])
+            status = get(again, "/healthz").status
+        finally:
+            worker_alive = bool(live_group_members(server.process.pid))
+            server.stop()  # kills the old worker, still serving the download
+    assert worker_alive, "the old worker had already exited: the test proves nothing"
+    assert status == 200
+
+
+def test_the_master_says_it_starts_a_worker_only_when_it_does(start_server):
+    # Workers that die once a stop is requested are not replaced, so the master must not
+    # say "starting another". To make it certain that the master sees them dead only after
+    # the stop request, it is frozen (SIGSTOP) while they die and while SIGTERM reaches it.
+    server, workers = start_workers(start_server, 2)
+    master = server.process.pid
+    os.kill(master, signal.SIGSTOP)
+    for worker in workers:
+        os.kill(worker, signal.SIGTERM)
+    wait_until(lambda: all((proc_stat(worker) or {"state": "Z"})["state"] == "Z"
+                               for worker in workers),
+               "the workers to exit", STOP_TIMEOUT)
+    os.kill(master, signal.SIGTERM)
+    os.kill(master, signal.SIGCONT)
+    assert_stopped_cleanly(server, "SIGTERM")
+    assert "starting another" not in server.output(), server.output()

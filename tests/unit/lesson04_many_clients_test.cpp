@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <span>
@@ -278,6 +279,33 @@ TEST(TryAccept, ReturnsNulloptWhenNoClientWaits) {
     accepted->send_all("welcome");
     EXPECT_EQ(receive_exactly(client, 7), "welcome");
     EXPECT_EQ(raw_sockets::try_accept(listener), std::nullopt) << "that was the only one";
+}
+
+// The Acceptor's policy (chapter 04): which errors of accept() pause it, which concern one
+// client only, and which end the server. Most cannot be produced on demand (a network
+// error under a connection, a security module's refusal), hence the table.
+TEST(Acceptor, PausesWhenOutOfDescriptors) {
+    EXPECT_EQ(raw_sockets::classify_accept_error(EMFILE), raw_sockets::AcceptFailure::pause);
+    EXPECT_EQ(raw_sockets::classify_accept_error(ENFILE), raw_sockets::AcceptFailure::pause);
+}
+
+TEST(Acceptor, SkipsAClientForErrorsThatConcernItAlone) {
+    for (const int code : {ECONNABORTED, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET,
+                           EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH, ENOBUFS, ENOMEM, EPERM}) {
+        EXPECT_EQ(raw_sockets::classify_accept_error(code), raw_sockets::AcceptFailure::skip)
+            << std::strerror(code);
+    }
+}
+
+TEST(Acceptor, ThrowsWhenTheListenerItselfIsWrong) {
+    for (const int code : {EBADF, ENOTSOCK, EINVAL, EFAULT}) {
+        EXPECT_EQ(raw_sockets::classify_accept_error(code), raw_sockets::AcceptFailure::fatal)
+            << std::strerror(code);
+    }
+    raw_sockets::Acceptor acceptor;
+    const Socket closed;  // no descriptor: accept() fails with EBADF
+    EXPECT_THROW((void)acceptor.accept(closed), raw_sockets::SocketError);
+    EXPECT_FALSE(acceptor.paused());
 }
 
 TEST(SetNonblocking, SetsONonblock) {
