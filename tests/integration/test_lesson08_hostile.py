@@ -21,6 +21,7 @@ import statistics
 import threading
 import time
 from contextlib import ExitStack
+from typing import Optional
 
 import httpx
 import pytest
@@ -183,6 +184,7 @@ def test_a_client_that_pipelines_without_reading_does_not_grow_server_memory(sta
     batch = http_request("GET", "/", host="a") * 2000
     sent = [0]
     stop = threading.Event()
+    held_back = threading.Event()  # a send found no room: the server has stopped reading
 
     def pipeline():
         hostile.settimeout(0.2)
@@ -190,20 +192,26 @@ def test_a_client_that_pipelines_without_reading_does_not_grow_server_memory(sta
             try:
                 sent[0] += hostile.send(batch)
             except socket.timeout:
-                pass  # the server stopped reading: good, keep trying until told to stop
+                held_back.set()  # good: keep trying until told to stop
             except OSError:
                 return
 
     sender = threading.Thread(target=pipeline, daemon=True)
     sender.start()
     try:
-        time.sleep(0.5)  # the hostile client's head start (what it manages to push in)
+        # A fixed server stops reading from it soon; one that reads on never holds it back
+        # (then the memory check below fails).
+        held_back.wait(IO_TIMEOUT)
         # Another client is served promptly meanwhile.
         started = time.monotonic()
         assert get(server, "/healthz").body == b"ok"
         assert time.monotonic() - started < 3.0, "another client waited"
-        time.sleep(2.0)  # the measure: how far RSS got in 2.5 s of this
-        growth = server_rss(server.process.pid) - before
+        # The measure: the highest RSS seen while the client keeps pushing for 2 s more.
+        peak = before
+        window_ends = time.monotonic() + 2.0
+        while time.monotonic() < window_ends and not stop.wait(0.05):
+            peak = max(peak, server_rss(server.process.pid))
+        growth = peak - before
     finally:
         stop.set()
         sender.join(IO_TIMEOUT)
@@ -397,21 +405,20 @@ def test_running_out_of_descriptors_is_reported_once_however_clients_churn(start
     hard = resource.prlimit(worker, resource.RLIMIT_NOFILE)[1]
     resource.prlimit(worker, resource.RLIMIT_NOFILE, (in_use + 4, hard))
 
+    def try_connect() -> Optional[socket.socket]:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.settimeout(IO_TIMEOUT)
+        try:
+            sock.connect(server.path)
+            return sock
+        except BlockingIOError:
+            sock.close()
+            return None
+
     def client() -> socket.socket:
         # A full backlog makes connect() on a Unix socket with a timeout fail with EAGAIN
-        # at once: try again until the worker has accepted someone.
-        deadline = time.monotonic() + IO_TIMEOUT
-        while True:
-            sock = socket.socket(socket.AF_UNIX)
-            sock.settimeout(IO_TIMEOUT)
-            try:
-                sock.connect(server.path)
-                return sock
-            except BlockingIOError:
-                sock.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.001)
+        # at once: try again, against a deadline, until the worker has accepted someone.
+        return wait_until(try_connect, "a connection to the paused worker", IO_TIMEOUT)
 
     clients = [client() for _ in range(12)]  # 4 served, the others wait in the backlog
     churns = 0
