@@ -97,6 +97,18 @@ def ctest_listing(build_dir):
     return known
 
 
+def skip_reason(output):
+    """The reason a skipped test printed: GoogleTest puts it on the line after "...: Skipped",
+    the pytest bridge prints "SKIPPED: reason"."""
+    lines = output.strip().splitlines()
+    for number, line in enumerate(lines):
+        if line.endswith(": Skipped") and number + 1 < len(lines):
+            return lines[number + 1][:160]
+        if line.startswith("SKIPPED: "):
+            return line.removeprefix("SKIPPED: ")[:160]
+    return ""
+
+
 def results_of(junit):
     """{ctest name: ("passed" | "failed" | "skipped", message)} from `ctest --output-junit`."""
     if not junit or not os.path.exists(junit):
@@ -105,9 +117,7 @@ def results_of(junit):
     for case in ElementTree.parse(junit).getroot().iter("testcase"):
         skipped, failure = case.find("skipped"), case.find("failure")
         if skipped is not None:
-            reason = (case.findtext("system-out") or "").strip().splitlines()
-            why = next((line for line in reversed(reason) if "skip" in line.lower()), "")
-            outcome[case.get("name")] = ("skipped", why[-160:])
+            outcome[case.get("name")] = ("skipped", skip_reason(case.findtext("system-out") or ""))
         elif failure is not None or case.get("status") == "fail":
             outcome[case.get("name")] = ("failed", "")
         elif case.get("status") == "run":
