@@ -13,6 +13,7 @@ import signal
 import socket
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -20,7 +21,7 @@ from course_support.timeouts import READY_TIMEOUT
 from course_support.polling import poll_until
 from course_support.programs import program_path
 from course_support.sockets import connect_to
-from course_support.processes import Server
+from course_support.processes import Server, StartedProcess
 
 LIVE_SERVER = "a server is listening on it; it was left untouched"
 
@@ -253,3 +254,94 @@ def test_socket_file_mode_is_0660(start_server, umask):
         os.umask(previous)
     mode = stat.S_IMODE(os.lstat(server.path).st_mode)
     assert mode == 0o660, f"{server.path} has mode {oct(mode)}"
+
+
+# -- the directory lock: never wait for it forever ----------------------------------------
+#
+# listen_on() takes an exclusive flock() on the socket's directory while it probes and binds
+# (the race above). flock() needs only a descriptor opened for reading, so any user who can
+# open the directory can take that lock and keep it. A server that waited for it without end
+# would never start, and (its SIGTERM handler restarting the wait) would not even stop.
+
+LOCK_WAIT = 5.0  # raw_sockets::directory_lock_wait
+
+
+def _hold_the_directory_lock(start_server, directory: str, as_nobody: bool, require_tool):
+    """Starts `flock DIRECTORY` (util-linux) holding an exclusive lock on the directory, as
+    the nobody user or as ourselves, and returns once it holds it."""
+    command = [require_tool("flock"), directory, "-c", "echo locked; exec sleep 600"]
+    if as_nobody:
+        if os.geteuid() != 0:
+            pytest.skip("needs root: only root can run the lock holder as the nobody user")
+        os.chmod(directory, 0o755)  # nobody may open it for reading, like /tmp
+        command = [require_tool("setpriv"), "--reuid=nobody", "--regid=nogroup",
+                   "--clear-groups", *command]
+    holder = start_server.keep(StartedProcess("flock", command))
+    holder.wait_for_output("^locked$")
+    return holder
+
+
+def _handles_sigterm(pid: int) -> bool:
+    """True once process `pid` catches SIGTERM (its StopSignals are installed): the server
+    has got as far as listen_on()."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    except FileNotFoundError:
+        return False
+    return False
+
+
+@pytest.mark.parametrize("as_nobody", [True, False], ids=["held-by-nobody", "held-by-same-user"])
+def test_a_held_directory_lock_makes_start_up_fail_with_a_clear_error(
+        start_server, short_dir, require_tool, as_nobody):
+    holder = _hold_the_directory_lock(start_server, short_dir, as_nobody, require_tool)
+    address = f"unix:{short_dir}/echo.sock"
+
+    started = time.monotonic()
+    server = start_server.keep(StartedProcess(
+        "echo_server", [program_path("echo_server"), address], cwd=short_dir))
+    # It gives up after LOCK_WAIT seconds; a loaded machine may add a few more, never 20.
+    ended = poll_until(server.has_ended, LOCK_WAIT + 15, interval=0.05)
+    waited = time.monotonic() - started
+    assert ended, (f"echo_server still waits for the directory lock after {waited:.1f} s\n"
+                   f"{server.describe()}")
+    assert waited >= LOCK_WAIT - 0.5, f"it gave up after {waited:.1f} s\n{server.describe()}"
+    assert server.stop() == 1, server.describe()
+    lines = server.output().splitlines()
+    assert len(lines) == 1, server.describe()
+    assert f"flock({address}): EAGAIN" in lines[0], lines[0]
+    assert f"the lock on directory {short_dir}" in lines[0], lines[0]
+    assert "lslocks" in lines[0], lines[0]
+    assert not os.path.lexists(f"{short_dir}/echo.sock")
+
+    # Once the holder lets go, the same server starts.
+    holder.stop(signal.SIGKILL)
+    again = start_server("echo_server", address=address)
+    with again.connect() as client:
+        assert client.send_then_read_until_eof(b"unlocked") == b"unlocked"
+
+
+def test_sigterm_stops_a_server_waiting_for_the_directory_lock(start_server, short_dir,
+                                                               require_tool):
+    holder = _hold_the_directory_lock(start_server, short_dir, False, require_tool)
+    address = f"unix:{short_dir}/echo.sock"
+    server = start_server.keep(StartedProcess(
+        "echo_server", [program_path("echo_server"), address], cwd=short_dir))
+    _wait_until(lambda: _handles_sigterm(server.process.pid) or server.has_ended(),
+                READY_TIMEOUT, "echo_server installing its SIGTERM handler")
+    assert not server.has_ended(), server.describe()
+
+    os.kill(server.process.pid, signal.SIGTERM)
+    # Well before the lock's deadline: the signal, not the deadline, ends the wait.
+    assert poll_until(server.has_ended, LOCK_WAIT - 1, interval=0.02), (
+        f"echo_server did not stop within {LOCK_WAIT - 1} s of SIGTERM while waiting for "
+        f"the directory lock\n{server.describe()}")
+    assert server.stop() == 1, server.describe()
+    lines = server.output().splitlines()
+    assert len(lines) == 1 and "a stop signal came while waiting for the lock on directory " \
+        f"{short_dir}" in lines[0], server.describe()
+    assert not os.path.lexists(f"{short_dir}/echo.sock")
+    holder.stop(signal.SIGKILL)
