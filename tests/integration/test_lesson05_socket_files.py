@@ -112,6 +112,8 @@ def test_second_server_refuses_a_live_path(start_server, run_program):
 
     _assert_one_line_refusal(second, LIVE_SERVER)
     assert f"bind({first.address}): EADDRINUSE" in second.stderr
+    # The live server saw the probe as a client that connected and sent nothing.
+    first.wait_for_output(r"^client .* done, 0 bytes echoed$")
     # The first server still owns the file and keeps serving.
     assert os.lstat(first.path).st_ino == inode
     with first.connect() as client:
@@ -345,3 +347,28 @@ def test_sigterm_stops_a_server_waiting_for_the_directory_lock(start_server, sho
         f"{short_dir}" in lines[0], server.describe()
     assert not os.path.lexists(f"{short_dir}/echo.sock")
     holder.stop(signal.SIGKILL)
+
+
+def test_echo_server_binds_in_a_directory_too_long_for_sun_path_through_proc_self_fd(
+        start_server, short_dir):
+    # The operator's workaround for a long path: hand the server a descriptor of the
+    # directory (a shell does it with `exec 3< DIR`) and bind /proc/self/fd/3/NAME.
+    directory = short_dir
+    while len(directory) <= 120:
+        directory = os.path.join(directory, "d" * 40)
+        os.mkdir(directory)
+    full_path = os.path.join(directory, "echo.sock")
+    assert len(full_path.encode()) > 108
+    held = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        # The server inherits the descriptor under the same number, so the same short name
+        # means the same directory in this process too: the fixture connects through it.
+        address = f"unix:/proc/self/fd/{held}/echo.sock"
+        server = start_server("echo_server", address=address, pass_fds=(held,))
+        assert stat.S_ISSOCK(os.lstat(full_path).st_mode)
+        with server.connect() as client:
+            assert client.send_then_read_until_eof(b"long way round") == b"long way round"
+        assert server.stop(signal.SIGTERM) == 0, server.describe()
+        assert not os.path.lexists(full_path), "the server left its file behind"
+    finally:
+        os.close(held)
