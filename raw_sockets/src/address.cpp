@@ -49,8 +49,11 @@ Address make_unix_address(std::string_view name, bool abstract) {
     address.kind_ = abstract ? Address::Kind::unix_abstract : Address::Kind::unix_path;
     // Counting only the bytes in use matters for abstract names: every byte up to the
     // length is part of the name, trailing NULs included.
+    // A path counts its terminating NUL, unless it fills sun_path (108 bytes, which only a
+    // name read back from the kernel can do): the kernel refuses a longer address.
+    const bool nul_fits = !abstract && name.size() < sizeof un.sun_path;
     address.length_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + offset +
-                                             name.size() + (abstract ? 0 : 1));
+                                             name.size() + (nul_fits ? 1 : 0));
     return address;
 }
 
@@ -171,7 +174,7 @@ bool Address::is_unix() const noexcept {
 std::string_view Address::unix_name() const noexcept {
     const auto& un = reinterpret_cast<const sockaddr_un&>(storage_);
     const std::size_t used = length_ - offsetof(sockaddr_un, sun_path);
-    if (kind_ == Kind::unix_path) return {un.sun_path, used - 1};
+    if (kind_ == Kind::unix_path) return {un.sun_path, ::strnlen(un.sun_path, used)};
     if (kind_ == Kind::unix_abstract) return {un.sun_path + 1, used - 1};
     return {};
 }

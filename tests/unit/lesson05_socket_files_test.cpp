@@ -829,8 +829,11 @@ TEST(SunPath, KernelBindsA108BytePathThatHasNoRoomForItsNul) {
     EXPECT_EQ(std::string(bound.sun_path,
                           ::strnlen(bound.sun_path, filled - offsetof(sockaddr_un, sun_path))),
               path);
-    EXPECT_EQ(Address::from_sockaddr(reinterpret_cast<const sockaddr*>(&bound), length).unix_name(),
-              path);
+    const Address read_back =
+        Address::from_sockaddr(reinterpret_cast<const sockaddr*>(&bound), length);
+    EXPECT_EQ(read_back.unix_name(), path);
+    EXPECT_EQ(read_back.sockaddr_length(), sizeof(sockaddr_un));  // usable for connect()
+    EXPECT_NO_THROW(raw_sockets::connect_to(read_back));
 }
 
 TEST(SunPath, KernelRefusesA109BytePathWithEINVAL) {
