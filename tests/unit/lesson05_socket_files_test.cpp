@@ -609,6 +609,19 @@ TEST(SafeBind, TwoServersRacingForAStalePathExactlyOneWins) {
 
 // ---- the file's mode and group ------------------------------------------------------------
 
+TEST(SocketMode, NoClientConnectsBeforeListen) {
+    // Why setting the mode between bind() and listen() is in time: a bound socket that is not
+    // listening refuses every connection, so nobody gets in through the file's first mode.
+    const TempDir dir;
+    const Fd bound(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    const sockaddr_un address = unix_sockaddr(dir.file("s"));
+    ASSERT_EQ(::bind(bound.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+    const Fd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    EXPECT_NE(::connect(client.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address),
+              0);
+    EXPECT_EQ(errno, ECONNREFUSED) << errno_text("connect before listen");
+}
+
 TEST(SocketMode, DefaultIs0660) {
     // Connecting needs write permission on the file: 0660 lets in the owner and the group.
     const TempDir dir;
