@@ -77,9 +77,9 @@ class DirectoryLock {
                                       " s; `lslocks` names it");
             }
             if (internal::stop_requested_within(std::chrono::milliseconds(50))) {
-                throw SocketError("flock", name, ECANCELED,
-                                  "a stop signal came while waiting for the lock on directory " +
-                                      directory);
+                throw SocketError(
+                    "flock", name, ECANCELED,
+                    "a stop signal came while waiting for the lock on directory " + directory);
             }
         }
     }

@@ -387,7 +387,8 @@ double time_wait_seconds_left(std::uint16_t port) {
         std::string slot, local, remote, state_hex, queues, timer;
         fields >> slot >> local >> remote >> state_hex >> queues >> timer;
         const std::size_t colon = local.find(':');
-        if (colon == std::string::npos || std::stoul(local.substr(colon + 1), nullptr, 16) != port ||
+        if (colon == std::string::npos ||
+            std::stoul(local.substr(colon + 1), nullptr, 16) != port ||
             std::stoul(state_hex, nullptr, 16) != tcp_time_wait || !timer.starts_with("03:")) {
             continue;
         }
@@ -457,14 +458,15 @@ bool become_nobody() {
 
 TEST(PrivilegedPorts, BelowIpUnprivilegedPortStartAnUnprivilegedBindGetsEACCES) {
     const int start = unprivileged_port_start();
-    if (start < 0) GTEST_SKIP() << "no /proc/sys/net/ipv4/ip_unprivileged_port_start (Linux < 4.11)";
+    if (start < 0)
+        GTEST_SKIP() << "no /proc/sys/net/ipv4/ip_unprivileged_port_start (Linux < 4.11)";
     // As root, a child drops to nobody; as a normal user, the child is already unprivileged.
     const int outcome = in_child([start] {
         if (::geteuid() == 0 && !become_nobody()) return 100;
         // Below the sysctl: refused before the port is even looked at (so a port in use
         // gives EACCES too). At or above it, even below 1024: allowed.
-        if (start >= 2 && bind_error(INADDR_LOOPBACK, static_cast<std::uint16_t>(start - 1)) !=
-                              EACCES) {
+        if (start >= 2 &&
+            bind_error(INADDR_LOOPBACK, static_cast<std::uint16_t>(start - 1)) != EACCES) {
             return 1;
         }
         if (start < 1024) {
@@ -483,7 +485,8 @@ TEST(PrivilegedPorts, BelowIpUnprivilegedPortStartAnUnprivilegedBindGetsEACCES) 
 }
 
 TEST(PrivilegedPorts, TheSysctlDecidesInAPrivateNetworkNamespace) {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root: to set the sysctl in a private network namespace";
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "needs root: to set the sysctl in a private network namespace";
     // 0 (common in containers: every port is open to everyone) against the default 1024.
     for (const int start : {1024, 0}) {
         SCOPED_TRACE("ip_unprivileged_port_start = " + std::to_string(start));
@@ -626,7 +629,7 @@ TEST(Backlog, UnixBlockingConnectWaitsUntilTheServerAccepts) {
         ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
         const Address address = Address::parse("unix:" + path);
         return ::connect(fd.get(), address.sockaddr_data(), address.sockaddr_length()) == 0 ? 0
-                                                                                           : errno;
+                                                                                            : errno;
     });
     EXPECT_EQ(blocking.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
         << "a blocking connect() to a full Unix listener returned at once";

@@ -898,7 +898,8 @@ TEST(SunPath, ALongDirectoryIsReachedThroughProcSelfFd) {
     const Address address =
         Address::parse("unix:/proc/self/fd/" + std::to_string(held.get()) + "/s");
     const Socket listener = raw_sockets::listen_on(address);
-    EXPECT_TRUE(S_ISSOCK(lstat_of(directory + "/s").st_mode)) << "the file is in the long directory";
+    EXPECT_TRUE(S_ISSOCK(lstat_of(directory + "/s").st_mode))
+        << "the file is in the long directory";
     EXPECT_TRUE(reaches(address, listener));  // a client uses the same trick
 }
 
