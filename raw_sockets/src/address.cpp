@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstddef>
 #include <cstring>
@@ -48,8 +49,11 @@ Address make_unix_address(std::string_view name, bool abstract) {
     address.kind_ = abstract ? Address::Kind::unix_abstract : Address::Kind::unix_path;
     // Counting only the bytes in use matters for abstract names: every byte up to the
     // length is part of the name, trailing NULs included.
+    // A path counts its terminating NUL, unless it fills sun_path (108 bytes, which only a
+    // name read back from the kernel can do): the kernel refuses a longer address.
+    const bool nul_fits = !abstract && name.size() < sizeof un.sun_path;
     address.length_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + offset +
-                                             name.size() + (abstract ? 0 : 1));
+                                             name.size() + (nul_fits ? 1 : 0));
     return address;
 }
 
@@ -73,14 +77,22 @@ Address parse_unix_address(std::string_view text) {
     if (name.find('\0') != std::string_view::npos) {
         throw AddressError("address " + quoted(text) + ": a NUL byte inside the name");
     }
-    // sun_path is a fixed array of 108 bytes. A pathname needs its terminating NUL; an
-    // abstract name spends its first byte on the leading NUL instead.
+    // sun_path is a fixed array of 108 bytes. An abstract name spends its first byte on the
+    // leading NUL, so 107 is the kernel's limit for it. For a path the kernel takes all 108
+    // bytes, with no terminating NUL; but then the name that getsockname() and accept() hand
+    // back has no NUL either, and every program that reads it as a C string runs past the
+    // end (unix(7), BUGS). 107 is the course's policy, which keeps the NUL inside.
     if (name.size() > max_unix_path_length) {
-        throw AddressError("address " + quoted(text) + ": " +
-                           (abstract ? "the abstract name" : "the path") + " is " +
-                           std::to_string(name.size()) + " bytes, but sun_path holds at most " +
-                           std::to_string(max_unix_path_length) + " (108 with the " +
-                           (abstract ? "leading" : "terminating") + " NUL)");
+        if (abstract) {
+            throw AddressError("address " + quoted(text) + ": the abstract name is " +
+                               std::to_string(name.size()) +
+                               " bytes, but sun_path holds at most 107 (108 with the leading "
+                               "NUL)");
+        }
+        throw AddressError("address " + quoted(text) + ": the path is " +
+                           std::to_string(name.size()) +
+                           " bytes, but the course allows at most 107, so that its terminating "
+                           "NUL fits in sun_path's 108 (chapter 05: longer paths)");
     }
     return make_unix_address(name, abstract);
 }
@@ -114,7 +126,10 @@ Address Address::from_sockaddr(const sockaddr* address, socklen_t length) {
     const int family = address->sa_family;
     if (family == AF_UNIX) {
         const auto* un = reinterpret_cast<const sockaddr_un*>(address);
-        const std::size_t name_length = length - offsetof(sockaddr_un, sun_path);
+        // A name of 108 bytes fills sun_path with no NUL after it, and the kernel may report
+        // one byte more than sun_path holds (unix(7), BUGS): read no further than sun_path.
+        const std::size_t name_length =
+            std::min<std::size_t>(length - offsetof(sockaddr_un, sun_path), sizeof un->sun_path);
         if (name_length == 0) return Address{};  // unnamed: a client that did not bind
         if (un->sun_path[0] == '\0') {
             return make_unix_address(std::string_view(un->sun_path + 1, name_length - 1), true);
@@ -159,7 +174,7 @@ bool Address::is_unix() const noexcept {
 std::string_view Address::unix_name() const noexcept {
     const auto& un = reinterpret_cast<const sockaddr_un&>(storage_);
     const std::size_t used = length_ - offsetof(sockaddr_un, sun_path);
-    if (kind_ == Kind::unix_path) return {un.sun_path, used - 1};
+    if (kind_ == Kind::unix_path) return {un.sun_path, ::strnlen(un.sun_path, used)};
     if (kind_ == Kind::unix_abstract) return {un.sun_path + 1, used - 1};
     return {};
 }

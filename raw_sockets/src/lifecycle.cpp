@@ -10,9 +10,11 @@
 
 #include <cerrno>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "internal.hpp"
 #include "raw_sockets/error.hpp"
 
 namespace raw_sockets {
@@ -132,6 +134,21 @@ bool StopSignals::wait_readable(const Socket& socket) const {
     }
     return false;
 }
+
+namespace internal {
+
+bool stop_requested_within(std::chrono::milliseconds wait) {
+    if (stop_requested != 0) return true;
+    if (!installed) {
+        std::this_thread::sleep_for(wait);
+        return false;
+    }
+    pollfd stop{.fd = stop_pipe[0], .events = POLLIN, .revents = 0};
+    ::poll(&stop, 1, static_cast<int>(wait.count()));  // EINTR: most likely the stop itself
+    return stop_requested != 0;
+}
+
+}  // namespace internal
 
 SocketFileCleanup::SocketFileCleanup(const Socket& listener) {
     const Address bound = local_address(listener);

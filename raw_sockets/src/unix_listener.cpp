@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -52,12 +53,34 @@ std::string directory_of(const std::string& path) {
 // Holds an exclusive flock() on the socket's directory while it lives, so that two servers
 // of this library probing, replacing and binding the same path take turns. Best effort: a
 // directory we may not open for reading is not locked (and bind() will likely fail anyway).
+//
+// Never a blocking flock(): it needs only a descriptor open for reading, so any user who can
+// open the directory (anyone, for /tmp) can take the lock and keep it. A blocking wait would
+// let them stall every server's start-up, and the wait would even outlast SIGTERM (the
+// handler returns and the kernel restarts flock()). So: try without blocking, retry until
+// directory_lock_wait has passed, then give up naming the directory; a stop signal ends the
+// wait at once.
 class DirectoryLock {
   public:
-    explicit DirectoryLock(const std::string& directory)
+    DirectoryLock(const std::string& directory, const std::string& name)
         : fd_(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
         if (!fd_) return;
-        while (::flock(fd_.get(), LOCK_EX) != 0 && errno == EINTR) {
+        const auto deadline = std::chrono::steady_clock::now() + directory_lock_wait;
+        for (;;) {
+            if (::flock(fd_.get(), LOCK_EX | LOCK_NB) == 0) return;
+            if (errno == EINTR) continue;
+            if (errno != EWOULDBLOCK) return;  // no lock to be had (ENOLCK): best effort
+            if (std::chrono::steady_clock::now() >= deadline) {
+                throw SocketError("flock", name, EWOULDBLOCK,
+                                  "another process has held the lock on directory " + directory +
+                                      " for " + std::to_string(directory_lock_wait.count()) +
+                                      " s; `lslocks` names it");
+            }
+            if (internal::stop_requested_within(std::chrono::milliseconds(50))) {
+                throw SocketError(
+                    "flock", name, ECANCELED,
+                    "a stop signal came while waiting for the lock on directory " + directory);
+            }
         }
     }
 
@@ -99,7 +122,7 @@ Fd listen_unix_path(const Address& address, const ListenOptions& options) {
     // Everything that can fail without touching the filesystem comes first.
     const gid_t group = options.unix_group.empty() ? static_cast<gid_t>(-1)  // -1: unchanged
                                                    : group_id(options.unix_group, name);
-    const DirectoryLock lock(directory_of(path));  // held until listen() is done
+    const DirectoryLock lock(directory_of(path), name);  // held until listen() is done
 
     // The common case, a free path, needs no probe (and so does not depend on chapter 05's
     // exercise); anything already there is judged by the probe.

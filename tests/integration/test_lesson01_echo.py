@@ -52,7 +52,13 @@ def test_ss_lists_the_listening_socket(start_server, require_tool):
         pytest.skip(f"ss -xl does not work here: {listing.stderr.strip()}")
     listening = [line for line in listing.stdout.splitlines() if server.path in line.split()]
     assert listening, f"{server.path} is not in `ss -xl`:\n{listing.stdout}"
-    assert "LISTEN" in listening[0].split()
+    fields = listening[0].split()
+    assert "LISTEN" in fields
+    # Send-Q of a listener: its backlog, SOMAXCONN (4096 in glibc's headers) capped at net.core.somaxconn.
+    with open("/proc/sys/net/core/somaxconn") as somaxconn:
+        backlog = min(4096, int(somaxconn.read()))
+    state = fields.index("LISTEN")
+    assert fields[state + 2] == str(backlog), listening[0]
 
 
 def test_server_serves_clients_one_after_another(start_server):

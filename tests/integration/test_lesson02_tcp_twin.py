@@ -3,11 +3,15 @@
 Only the address differs; each test demonstrates one claim of
 lessons/02-tcp-twin/README.md against the real programs."""
 
+import os
 import re
 import socket
 import subprocess
+import sys
 
 import pytest
+
+from course_support.polling import poll_until
 
 
 def test_same_echo_server_over_tcp_port_zero(start_server):
@@ -87,3 +91,91 @@ def test_tcp_listener_is_visible_to_ss(start_server, require_tool):
     listening = [line.split() for line in listing.stdout.splitlines() if local in line.split()]
     assert listening, f"{local} is not in `ss -tln`:\n{listing.stdout}"
     assert listening[0][0] == "LISTEN"
+
+
+# -- a full backlog, as `ss` shows it -------------------------------------------------------
+#
+# For a listening socket, `ss` shows in Recv-Q the connections waiting to be accepted, and in
+# Send-Q the backlog the listener really got: listen()'s argument, capped at
+# net.core.somaxconn (read here, per network namespace: 4096 since Linux 5.4, 128 before).
+
+
+def _somaxconn() -> int:
+    with open("/proc/sys/net/core/somaxconn") as value:
+        return int(value.read())
+
+
+def _ss_queues(ss: str, transport: str, local: str) -> tuple[int, int] | None:
+    """(Recv-Q, Send-Q) of the listener at `local` in `ss -l`, or None if it is not there."""
+    if transport == "tcp":
+        command = [ss, "-ltnH", f"sport = :{local.rpartition(':')[2]}"]
+    else:
+        command = [ss, "-xlH", "src", local]
+    listing = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    if listing.returncode != 0:
+        pytest.skip(f"{' '.join(command)} does not work here: {listing.stderr.strip()}")
+    for line in listing.stdout.splitlines():
+        fields = line.split()
+        if local in fields and "LISTEN" in fields:
+            state = fields.index("LISTEN")
+            return int(fields[state + 1]), int(fields[state + 2])
+    return None
+
+
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
+def test_ss_shows_waiting_connections_as_recv_q_and_the_clamped_backlog_as_send_q(
+        short_dir, require_tool, transport):
+    ss = require_tool("ss")
+    if transport == "tcp":
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        local = f"127.0.0.1:{listener.getsockname()[1]}"
+        target = listener.getsockname()
+    else:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        local = target = os.path.join(short_dir, "queue.sock")
+        listener.bind(target)
+    clients = []
+    try:
+        listener.listen(100000)  # far above any somaxconn
+        for _ in range(3):  # nobody accepts them
+            client = socket.socket(listener.family, socket.SOCK_STREAM)
+            clients.append(client)
+            client.settimeout(10)
+            client.connect(target)
+        queues = poll_until(lambda: (lambda q: q if q and q[0] == 3 else None)(
+            _ss_queues(ss, transport, local)), 10)
+        assert queues, f"ss never showed Recv-Q 3 for {local}: {_ss_queues(ss, transport, local)}"
+        assert queues[1] == min(100000, _somaxconn()), (
+            f"Send-Q {queues[1]}, net.core.somaxconn {_somaxconn()}")
+    finally:
+        for client in clients:
+            client.close()
+        listener.close()
+
+
+_OLD_SOMAXCONN = """
+import socket, subprocess, sys
+with open("/proc/sys/net/core/somaxconn", "w") as value:
+    value.write("128")  # the default before Linux 5.4
+listener = socket.socket()
+listener.bind(("0.0.0.0", 0))
+listener.listen(4096)
+port = listener.getsockname()[1]
+print(subprocess.run([sys.argv[1], "-ltnH", f"sport = :{port}"], capture_output=True,
+                     text=True, check=True).stdout)
+"""
+
+
+def test_a_somaxconn_of_128_silently_lowers_a_backlog_of_4096(require_tool):
+    ss = require_tool("ss")
+    if os.geteuid() != 0:
+        pytest.skip("needs root: sets net.core.somaxconn in a private network namespace")
+    unshare = require_tool("unshare")
+    result = subprocess.run([unshare, "--net", sys.executable, "-c", _OLD_SOMAXCONN, ss],
+                            capture_output=True, text=True, timeout=30)
+    if result.returncode != 0 and ("unshare" in result.stderr or "Permission" in result.stderr):
+        pytest.skip(f"cannot make a private network namespace here: {result.stderr.strip()}")
+    assert result.returncode == 0, result.stderr
+    fields = result.stdout.split()
+    assert fields[:3] == ["LISTEN", "0", "128"], result.stdout  # no error, just 128

@@ -13,6 +13,7 @@ import signal
 import socket
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -20,7 +21,7 @@ from course_support.timeouts import READY_TIMEOUT
 from course_support.polling import poll_until
 from course_support.programs import program_path
 from course_support.sockets import connect_to
-from course_support.processes import Server
+from course_support.processes import Server, StartedProcess
 
 LIVE_SERVER = "a server is listening on it; it was left untouched"
 
@@ -111,6 +112,8 @@ def test_second_server_refuses_a_live_path(start_server, run_program):
 
     _assert_one_line_refusal(second, LIVE_SERVER)
     assert f"bind({first.address}): EADDRINUSE" in second.stderr
+    # The live server saw the probe as a client that connected and sent nothing.
+    first.wait_for_output(r"^client .* done, 0 bytes echoed$")
     # The first server still owns the file and keeps serving.
     assert os.lstat(first.path).st_ino == inode
     with first.connect() as client:
@@ -253,3 +256,119 @@ def test_socket_file_mode_is_0660(start_server, umask):
         os.umask(previous)
     mode = stat.S_IMODE(os.lstat(server.path).st_mode)
     assert mode == 0o660, f"{server.path} has mode {oct(mode)}"
+
+
+# -- the directory lock: never wait for it forever ----------------------------------------
+#
+# listen_on() takes an exclusive flock() on the socket's directory while it probes and binds
+# (the race above). flock() needs only a descriptor opened for reading, so any user who can
+# open the directory can take that lock and keep it. A server that waited for it without end
+# would never start, and (its SIGTERM handler restarting the wait) would not even stop.
+
+LOCK_WAIT = 5.0  # raw_sockets::directory_lock_wait
+
+
+def _hold_the_directory_lock(start_server, directory: str, as_nobody: bool, require_tool):
+    """Starts `flock DIRECTORY` (util-linux) holding an exclusive lock on the directory, as
+    the nobody user or as ourselves, and returns once it holds it."""
+    command = [require_tool("flock"), directory, "-c", "echo locked; exec sleep 600"]
+    if as_nobody:
+        if os.geteuid() != 0:
+            pytest.skip("needs root: only root can run the lock holder as the nobody user")
+        os.chmod(directory, 0o755)  # nobody may open it for reading, like /tmp
+        command = [require_tool("setpriv"), "--reuid=nobody", "--regid=nogroup",
+                   "--clear-groups", *command]
+    holder = start_server.keep(StartedProcess("flock", command))
+    holder.wait_for_output("^locked$")
+    return holder
+
+
+def _handles_sigterm(pid: int) -> bool:
+    """True once process `pid` catches SIGTERM (its StopSignals are installed): the server
+    has got as far as listen_on()."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    except FileNotFoundError:
+        return False
+    return False
+
+
+@pytest.mark.parametrize("as_nobody", [True, False], ids=["held-by-nobody", "held-by-same-user"])
+def test_a_held_directory_lock_makes_start_up_fail_with_a_clear_error(
+        start_server, short_dir, require_tool, as_nobody):
+    holder = _hold_the_directory_lock(start_server, short_dir, as_nobody, require_tool)
+    address = f"unix:{short_dir}/echo.sock"
+
+    started = time.monotonic()
+    server = start_server.keep(StartedProcess(
+        "echo_server", [program_path("echo_server"), address], cwd=short_dir))
+    # It gives up after LOCK_WAIT seconds; a loaded machine may add a few more, never 20.
+    ended = poll_until(server.has_ended, LOCK_WAIT + 15, interval=0.05)
+    waited = time.monotonic() - started
+    assert ended, (f"echo_server still waits for the directory lock after {waited:.1f} s\n"
+                   f"{server.describe()}")
+    assert waited >= LOCK_WAIT - 0.5, f"it gave up after {waited:.1f} s\n{server.describe()}"
+    assert server.stop() == 1, server.describe()
+    lines = server.output().splitlines()
+    assert len(lines) == 1, server.describe()
+    assert f"flock({address}): EAGAIN" in lines[0], lines[0]
+    assert f"the lock on directory {short_dir}" in lines[0], lines[0]
+    assert "lslocks" in lines[0], lines[0]
+    assert not os.path.lexists(f"{short_dir}/echo.sock")
+
+    # Once the holder lets go, the same server starts.
+    holder.stop(signal.SIGKILL)
+    again = start_server("echo_server", address=address)
+    with again.connect() as client:
+        assert client.send_then_read_until_eof(b"unlocked") == b"unlocked"
+
+
+def test_sigterm_stops_a_server_waiting_for_the_directory_lock(start_server, short_dir,
+                                                               require_tool):
+    holder = _hold_the_directory_lock(start_server, short_dir, False, require_tool)
+    address = f"unix:{short_dir}/echo.sock"
+    server = start_server.keep(StartedProcess(
+        "echo_server", [program_path("echo_server"), address], cwd=short_dir))
+    _wait_until(lambda: _handles_sigterm(server.process.pid) or server.has_ended(),
+                READY_TIMEOUT, "echo_server installing its SIGTERM handler")
+    assert not server.has_ended(), server.describe()
+
+    os.kill(server.process.pid, signal.SIGTERM)
+    # Well before the lock's deadline: the signal, not the deadline, ends the wait.
+    assert poll_until(server.has_ended, LOCK_WAIT - 1, interval=0.02), (
+        f"echo_server did not stop within {LOCK_WAIT - 1} s of SIGTERM while waiting for "
+        f"the directory lock\n{server.describe()}")
+    assert server.stop() == 1, server.describe()
+    lines = server.output().splitlines()
+    assert len(lines) == 1 and "a stop signal came while waiting for the lock on directory " \
+        f"{short_dir}" in lines[0], server.describe()
+    assert not os.path.lexists(f"{short_dir}/echo.sock")
+    holder.stop(signal.SIGKILL)
+
+
+def test_echo_server_binds_in_a_directory_too_long_for_sun_path_through_proc_self_fd(
+        start_server, short_dir):
+    # The operator's workaround for a long path: hand the server a descriptor of the
+    # directory (a shell does it with `exec 3< DIR`) and bind /proc/self/fd/3/NAME.
+    directory = short_dir
+    while len(directory) <= 120:
+        directory = os.path.join(directory, "d" * 40)
+        os.mkdir(directory)
+    full_path = os.path.join(directory, "echo.sock")
+    assert len(full_path.encode()) > 108
+    held = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        # The server inherits the descriptor under the same number, so the same short name
+        # means the same directory in this process too: the fixture connects through it.
+        address = f"unix:/proc/self/fd/{held}/echo.sock"
+        server = start_server("echo_server", address=address, pass_fds=(held,))
+        assert stat.S_ISSOCK(os.lstat(full_path).st_mode)
+        with server.connect() as client:
+            assert client.send_then_read_until_eof(b"long way round") == b"long way round"
+        assert server.stop(signal.SIGTERM) == 0, server.describe()
+        assert not os.path.lexists(full_path), "the server left its file behind"
+    finally:
+        os.close(held)

@@ -609,6 +609,19 @@ TEST(SafeBind, TwoServersRacingForAStalePathExactlyOneWins) {
 
 // ---- the file's mode and group ------------------------------------------------------------
 
+TEST(SocketMode, NoClientConnectsBeforeListen) {
+    // Why setting the mode between bind() and listen() is in time: a bound socket that is not
+    // listening refuses every connection, so nobody gets in through the file's first mode.
+    const TempDir dir;
+    const Fd bound(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    const sockaddr_un address = unix_sockaddr(dir.file("s"));
+    ASSERT_EQ(::bind(bound.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+    const Fd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    EXPECT_NE(::connect(client.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address),
+              0);
+    EXPECT_EQ(errno, ECONNREFUSED) << errno_text("connect before listen");
+}
+
 TEST(SocketMode, DefaultIs0660) {
     // Connecting needs write permission on the file: 0660 lets in the owner and the group.
     const TempDir dir;
@@ -776,18 +789,141 @@ TEST(AbstractName, Has107BytesOfName) {
 
 // ---- the sun_path limit --------------------------------------------------------------------
 
-TEST(SunPath, LimitIs108BytesOnLinux) {
-    EXPECT_EQ(sizeof(sockaddr_un::sun_path), 108u);
-    // A pathname needs its terminating NUL in there too.
-    EXPECT_EQ(raw_sockets::max_unix_path_length, sizeof(sockaddr_un::sun_path) - 1);
+// The bytes of a raw AF_UNIX address for `path`, with no terminating NUL: the length alone
+// says where the name ends, which is how the kernel reads it. The buffer is a
+// sockaddr_storage, so that a name longer than sun_path can be handed to the kernel at all.
+struct RawUnixAddress {
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    const sockaddr* data() const { return reinterpret_cast<const sockaddr*>(&storage); }
+};
 
-    const std::string path = "/tmp/" + std::string(104, 'x');
-    ASSERT_EQ(path.size(), 109u);
-    const auto error = thrown<AddressError>([&] { Address::parse("unix:" + path); });
+RawUnixAddress raw_unix_address(const std::string& path) {
+    RawUnixAddress address;
+    reinterpret_cast<sockaddr_un&>(address.storage).sun_family = AF_UNIX;
+    char* name = reinterpret_cast<char*>(&address.storage) + offsetof(sockaddr_un, sun_path);
+    std::memcpy(name, path.data(), path.size());
+    address.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
+    return address;
+}
+
+// A path of exactly `size` bytes inside `dir`.
+std::string path_of_size(const TempDir& dir, std::size_t size) {
+    return dir.file(std::string(size - dir.path().size() - 1, 'p'));
+}
+
+TEST(SunPath, KernelBindsA108BytePathThatHasNoRoomForItsNul) {
+    // Linux reads the name up to the address length: 108 bytes fill sun_path exactly, with
+    // no terminating NUL, and bind() accepts that.
+    const TempDir dir;
+    const std::string path = path_of_size(dir, 108);
+    const RawUnixAddress address = raw_unix_address(path);
+    ASSERT_EQ(address.length, sizeof(sockaddr_un));
+    const Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_EQ(::bind(listener.get(), address.data(), address.length), 0)
+        << errno_text("bind of a 108-byte path");
+    ASSERT_EQ(::listen(listener.get(), 4), 0) << errno_text("listen");
+    EXPECT_TRUE(S_ISSOCK(lstat_of(path).st_mode));
+    const Fd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    EXPECT_EQ(::connect(client.get(), address.data(), address.length), 0)
+        << errno_text("connect to a 108-byte path");
+
+    // The trap of unix(7) BUGS: read back into a sockaddr_un, sun_path holds all 108 bytes
+    // and no NUL. Code that treats it as a C string reads past the end of the structure.
+    sockaddr_un bound{};
+    socklen_t length = sizeof bound;
+    ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&bound), &length), 0);
+    EXPECT_GT(length, sizeof bound) << "the kernel says the full name did not fit";
+    EXPECT_EQ(std::memchr(bound.sun_path, '\0', sizeof bound.sun_path), nullptr)
+        << "sun_path came back NUL-terminated";
+    // Bounded by what was really filled in, as unix(7) advises, the name comes back whole;
+    // the library's Address reads it the same way.
+    const std::size_t filled = std::min<std::size_t>(length, sizeof bound);
+    EXPECT_EQ(std::string(bound.sun_path,
+                          ::strnlen(bound.sun_path, filled - offsetof(sockaddr_un, sun_path))),
+              path);
+    const Address read_back =
+        Address::from_sockaddr(reinterpret_cast<const sockaddr*>(&bound), length);
+    EXPECT_EQ(read_back.unix_name(), path);
+    EXPECT_EQ(read_back.sockaddr_length(), sizeof(sockaddr_un));  // usable for connect()
+    EXPECT_NO_THROW(raw_sockets::connect_to(read_back));
+}
+
+TEST(SunPath, KernelRefusesA109BytePathWithEINVAL) {
+    const TempDir dir;
+    for (const bool with_nul : {false, true}) {
+        SCOPED_TRACE(with_nul ? "109 bytes and a NUL" : "109 bytes");
+        RawUnixAddress address = raw_unix_address(path_of_size(dir, 109));
+        if (with_nul) ++address.length;  // the storage is zeroed: the NUL is there already
+        const Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        EXPECT_NE(::bind(fd.get(), address.data(), address.length), 0);
+        EXPECT_EQ(errno, EINVAL) << errno_text("bind");
+    }
+    EXPECT_FALSE(exists(path_of_size(dir, 109)));
+}
+
+TEST(SunPath, CourseLimitIs107BytesSoThatTheNulFits) {
+    // 107, not the kernel's 108: a name that keeps its NUL inside sun_path is safe to read
+    // back as a C string by every program, here and on other systems.
+    const TempDir dir;
+    EXPECT_EQ(raw_sockets::max_unix_path_length, sizeof(sockaddr_un::sun_path) - 1);
+    EXPECT_EQ(Address::parse("unix:" + path_of_size(dir, 107)).unix_name(), path_of_size(dir, 107));
+    const auto error =
+        thrown<AddressError>([&] { Address::parse("unix:" + path_of_size(dir, 108)); });
     ASSERT_TRUE(error);
-    EXPECT_TRUE(contains(error->what(), "the path is 109 bytes"));
-    EXPECT_TRUE(
-        contains(error->what(), "sun_path holds at most 107 (108 with the terminating NUL)"));
+    EXPECT_TRUE(contains(error->what(), "the path is 108 bytes"));
+    EXPECT_TRUE(contains(error->what(), "the course allows at most 107"));
+}
+
+// A directory, made under `dir`, whose own path is longer than sun_path can hold.
+std::string make_long_directory(const TempDir& dir) {
+    std::string path = dir.path();
+    while (path.size() <= 120) {
+        path += "/" + std::string(40, 'd');
+        if (::mkdir(path.c_str(), 0700) != 0) throw std::runtime_error(errno_text("mkdir " + path));
+    }
+    return path;
+}
+
+TEST(SunPath, ALongDirectoryIsReachedThroughProcSelfFd) {
+    const TempDir dir;
+    const std::string directory = make_long_directory(dir);
+    ASSERT_GT((directory + "/s").size(), 108u);
+    EXPECT_TRUE(thrown<AddressError>([&] { Address::parse("unix:" + directory + "/s"); }));
+
+    // /proc/self/fd/N names the directory that descriptor N holds open, in a few bytes; the
+    // kernel follows it during the path lookup, whatever the directory's full path.
+    const Fd held(::open(directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(held) << errno_text("open " + directory);
+    const Address address =
+        Address::parse("unix:/proc/self/fd/" + std::to_string(held.get()) + "/s");
+    const Socket listener = raw_sockets::listen_on(address);
+    EXPECT_TRUE(S_ISSOCK(lstat_of(directory + "/s").st_mode))
+        << "the file is in the long directory";
+    EXPECT_TRUE(reaches(address, listener));  // a client uses the same trick
+}
+
+TEST(SunPath, ALongDirectoryIsReachedByChdirAndARelativeName) {
+    // chdir() is per process: fine in this single-threaded test, not in a threaded server.
+    const TempDir dir;
+    const std::string directory = make_long_directory(dir);
+    const Fd previous(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(previous) << errno_text("open .");
+    ASSERT_EQ(::chdir(directory.c_str()), 0) << errno_text("chdir " + directory);
+    bool bound = false;
+    bool reached = false;
+    try {
+        const Address relative = Address::parse("unix:s");
+        const Socket listener = raw_sockets::listen_on(relative);
+        bound = true;
+        reached = reaches(relative, listener);
+    } catch (const std::exception& error) {
+        ADD_FAILURE() << error.what();
+    }
+    ASSERT_EQ(::fchdir(previous.get()), 0) << errno_text("fchdir back");
+    EXPECT_TRUE(bound);
+    EXPECT_TRUE(reached);
+    EXPECT_TRUE(S_ISSOCK(lstat_of(directory + "/s").st_mode));
 }
 
 }  // namespace

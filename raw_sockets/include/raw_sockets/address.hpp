@@ -21,7 +21,10 @@
 
 namespace raw_sockets {
 
-/// Bytes a pathname may have in `sockaddr_un::sun_path` on Linux, leaving room for the NUL.
+/// Bytes a pathname may have here: the course's policy, one less than the 108 of Linux's
+/// `sockaddr_un::sun_path`, so that the terminating NUL always fits. (The kernel itself binds
+/// 108 bytes with no NUL; see chapter 05 for why the course does not. macOS and the BSDs
+/// have 104 bytes, 103 usable.) Abstract names: 107 bytes after the leading NUL.
 inline constexpr std::size_t max_unix_path_length = 107;
 
 /// A socket address in one of the course's forms; see the table in address.hpp.

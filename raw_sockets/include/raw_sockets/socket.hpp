@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <span>
@@ -104,6 +105,10 @@ struct ListenOptions {
     std::string unix_group{};
 };
 
+/// How long listen_on() tries for the lock on a Unix socket's directory (see listen_on())
+/// before it gives up with an error that names the directory.
+inline constexpr std::chrono::seconds directory_lock_wait{5};
+
 /// socket(), bind() and listen() on `address` (for SOCK_DGRAM, no listen()). For `fd:N`,
 /// adopts the inherited descriptor after checking that it is a listening socket.
 /// Throws SocketError naming the call that failed and the address.
@@ -112,7 +117,9 @@ struct ListenOptions {
 /// bind; a stale socket file (connect refused) → replace it; a live server's socket → refuse;
 /// anything that is not a socket (a file, a directory, a symbolic link) → refuse and touch
 /// nothing. Two servers racing for one path are serialised by a lock on the directory, so
-/// exactly one wins. The file is created under a umask that keeps it private, then given
+/// exactly one wins. That lock is never waited for without end: after directory_lock_wait,
+/// or at once on a stop signal (StopSignals), listen_on() throws SocketError naming
+/// `flock` and the directory. The file is created under a umask that keeps it private, then given
 /// `unix_mode` and `unix_group` before listen(): no client ever sees looser permissions.
 Socket listen_on(const Address& address, const ListenOptions& options = {});
 
