@@ -129,6 +129,12 @@ async def _async_echo(path: str, body: bytes) -> httpx.Response:
         return await client.post("/echo", content=body)
 
 
+async def _async_echo_over_tcp(address: str, body: bytes) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=f"http://{address}", timeout=IO_TIMEOUT,
+                                 trust_env=False) as client:
+        return await client.post("/echo", content=body)
+
+
 def test_httpx_async_unix_transport_corrupts_a_body_larger_than_the_socket_buffer(
         start_server, anyio_is_broken):
     server = start_http_min(start_server, "unix")
@@ -184,6 +190,16 @@ def test_a_16_kib_unix_send_is_whole_with_the_default_buffer_but_cut_with_a_smal
     # anyio resends the piece from its start.
     assert sizes_a_full_socket_took(16 * KiB, None) == {16 * KiB}
     assert min(sizes_a_full_socket_took(16 * KiB, 8 * KiB)) < 16 * KiB
+
+
+def test_httpx_async_over_tcp_sends_a_large_body_intact(start_server):
+    # The same client and body over TCP, whatever the anyio: anyio writes TCP streams
+    # through asyncio's transports, not through the broken UNIXSocketStream.send.
+    server = start_http_min(start_server, "tcp")
+    body = random_bytes(BODY_SIZE, seed=8)
+    response = asyncio.run(asyncio.wait_for(_async_echo_over_tcp(server.address, body), DEADLINE))
+    assert response.status_code == 200, response.text
+    assert response.content == body
 
 
 def test_httpx_sync_unix_transport_sends_a_large_body_intact(start_server):
