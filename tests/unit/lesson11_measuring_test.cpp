@@ -1,7 +1,8 @@
 // Chapter 11: measuring. The statistics ipc_bench reports (the median, and percentiles by the
 // nearest-rank rule) on data whose answers are known, including the small and even-sized
-// sets where off-by-one mistakes hide; then each measurement run end to end with tiny counts
-// over a socketpair and a Unix socket, and stopped in flight by a signal.
+// sets where off-by-one mistakes hide; which end's socket buffer limits a stream on each
+// transport, and what an accepted socket inherits from its listener; then each measurement
+// run end to end with tiny counts, and stopped in flight by a signal.
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
