@@ -5,6 +5,8 @@ import unittest
 from benchdata import rows
 
 from benchlib import http_report, raw_report
+from benchlib.http_suite import HttpSuite
+from benchlib.suite import Settings
 
 
 class HttpTables(unittest.TestCase):
@@ -93,3 +95,42 @@ class SockperfCheck(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class _FakeBench:
+    """As much of suite.Bench as HttpSuite needs to plan its targets and commands."""
+    work = "/tmp/bench-work"
+    settings = Settings(quick=True, requests=20000, connections=32, rounds=1)
+    console = progress = None
+
+    def scratch(self, name):
+        return f"{self.work}/{name}"
+
+    def path(self, *parts):
+        return "/".join(("/course",) + parts)
+
+
+class HttpTargets(unittest.TestCase):
+    """What the http suite measures: every server over both transports, in one run."""
+
+    def setUp(self):
+        self.suite = HttpSuite(_FakeBench())
+
+    def test_every_server_the_python_ones_too_is_measured_over_both_transports(self):
+        keys = [target.key for target in self.suite.targets]
+        for label in http_report.TITLES:
+            self.assertIn(f"{label}/uds", keys)
+            self.assertIn(f"{label}/tcp", keys)
+
+    def test_a_python_server_listens_on_its_unix_socket_and_on_127_0_0_1(self):
+        for label, uds_instance, tcp_instance in [("uvicorn", "uvicorn_uds", "uvicorn_tcp"),
+                                                  ("gunicorn", "gunicorn", "gunicorn"),
+                                                  ("aiohttp", "aiohttp_uds", "aiohttp_tcp")]:
+            uds, tcp = self.suite.target(f"{label}/uds"), self.suite.target(f"{label}/tcp")
+            self.assertEqual((uds.instance, tcp.instance), (uds_instance, tcp_instance))
+            self.assertEqual(uds.unix_socket, f"/tmp/bench-work/{label}.sock")
+            self.assertIsNone(tcp.unix_socket)  # h2load reaches it over TCP
+            self.assertIn(uds.unix_socket, " ".join(self.suite.command(uds_instance)))
+            # (aiohttp_app.py --port binds 127.0.0.1 itself)
+            command = self.suite.command(tcp_instance)
+            self.assertTrue("127.0.0.1" in " ".join(command) or "--port" in command, command)

@@ -39,6 +39,7 @@ import pytest
 from course_support.timeouts import IO_TIMEOUT, READY_TIMEOUT, RUN_TIMEOUT, STOP_TIMEOUT
 from course_support.polling import poll_until, wait_until
 from course_support.programs import program_path
+from course_support.strace import count_syscalls
 from course_support.processes import Server, has_exited, proc_stat
 from course_support.http import (GREETING, HTTP_MIN_TRANSPORTS, SHORT_TIMEOUT, MiB, connect,
                                  digest, exchange, get, http_client, http_request,
@@ -603,6 +604,29 @@ def test_a_client_that_resets_before_it_is_accepted_does_not_stop_the_server(sta
         os.kill(server.process.pid, signal.SIGCONT)
     assert get(server, "/healthz").body == b"ok"
     assert server.returncode is None, server.describe()
+
+
+def test_a_request_costs_one_recv_and_one_send_and_no_epoll_ctl(short_dir):
+    # The chapter's "In the usual exchange of one request and one answer, a request costs
+    # one recv() and one send(), with no epoll_ctl()", counted with strace over 300
+    # keep-alive GETs sent one at a time. The constant covers start-up, the one connection's
+    # accept and end, and exit (a handful of epoll_ctl() calls in all, not one per request).
+    requests, constant = 300, 40
+    path = os.path.join(short_dir, "http.sock")
+
+    def one_request_at_a_time(client):
+        for _ in range(requests):
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            answer = client.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+
+    counts = count_syscalls([program_path("http_min"), "--uds", path, "--no-access-log"], path,
+                            ["recvfrom", "sendto", "read", "write", "epoll_ctl"], short_dir,
+                            one_request_at_a_time)
+    print(counts)
+    assert requests <= counts.get("recvfrom", 0) <= requests + constant, counts
+    assert requests <= counts.get("sendto", 0) <= requests + constant, counts
+    assert counts.get("epoll_ctl", 0) <= constant, counts
 
 
 # --------------------------------------------------------------------------------------

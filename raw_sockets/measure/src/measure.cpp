@@ -231,13 +231,15 @@ class ServedConnection {
         Socket listener = listen_on(Address::parse(transport.address));
         const SocketFileCleanup cleanup(listener);  // the file goes once we are connected
         // TCP announces its window scale in the handshake, so the receiver's SO_RCVBUF must
-        // be set before it: on the listener, whose buffers an accepted TCP socket inherits.
-        // (An accepted Unix socket does not, so the server sets them again after accept.)
-        request_buffers(listener, buffer_request);
+        // be set before it: on the listener, whose buffers an accepted TCP socket inherits
+        // (lesson11.SocketBuffers.AnAcceptedTcpSocketInheritsTheListenersBuffers). An
+        // accepted Unix socket inherits nothing and gets the defaults, so over a Unix socket
+        // the server asks again after accept().
+        if (tcp) request_buffers(listener, buffer_request);
         server_.emplace(placement.server_cpu, [&] {
             Socket accepted = accept_connection(listener);
             listener.close();
-            request_buffers(accepted, buffer_request);
+            if (!tcp) request_buffers(accepted, buffer_request);
             prepare(accepted, tcp);
             serve(accepted);
         });

@@ -98,7 +98,11 @@ struct BulkResult {
 /// as much goes first, untimed. `buffer_request` > 0 asks for that SO_SNDBUF and SO_RCVBUF on
 /// both ends (Linux doubles the figure for its bookkeeping and caps it at
 /// net.core.wmem_max and rmem_max); 0 keeps the kernel's defaults, which TCP grows during a
-/// transfer (autotuning) and a setsockopt() switches off. Stops before the next write once
+/// transfer (autotuning) and a setsockopt() switches off. Over TCP the server asks on its
+/// listener, before the handshake, and the accepted socket inherits the sizes; an accepted
+/// Unix socket inherits nothing, so there the server asks after accept(). Over a Unix stream
+/// only the sender's SO_SNDBUF limits what is in flight: the receiver's SO_RCVBUF is
+/// reported but not used. Stops before the next write once
 /// `stop` (if given) is requested.
 BulkResult time_bulk_transfer(const Transport& transport, const Placement& placement,
                               std::size_t write_size, std::size_t total_bytes, int buffer_request,
