@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -406,6 +407,22 @@ def test_ss_asks_the_kernel_over_netlink_sock_diag_not_proc_net_unix(short_dir):
     assert "net/unix" not in calls, calls
 
 
+def test_ss_reads_proc_net_unix_only_when_told_to(short_dir):
+    # The older way remains: with PROC_ROOT (or PROC_NET_UNIX) set, or when the kernel has
+    # no unix_diag, ss reads the file instead. Both views are per network namespace.
+    strace, ss = tool("strace"), tool("ss")
+    trace = os.path.join(short_dir, "trace.txt")
+    result = subprocess.run([strace, "-f", "-e", "trace=socket,open,openat", "-o", trace, ss,
+                             "-xl"], capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                            stdin=subprocess.DEVNULL, env={**os.environ, "PROC_ROOT": "/proc"})
+    if result.returncode != 0 and "Operation not permitted" in result.stderr:
+        pytest.skip(f"strace may not trace here (ptrace refused): {result.stderr.strip()}")
+    assert result.returncode == 0, result.stderr
+    calls = read(Path(trace))
+    assert re.search(r'open(at)?\(.*"/proc/net/unix", O_RDONLY', calls), calls
+    assert "NETLINK_SOCK_DIAG" not in calls, calls
+
+
 def test_ss_lists_only_the_sockets_of_its_own_network_namespace(machines, start_server):
     # The netlink socket ss opens belongs to the namespace ss runs in, and the kernel
     # answers with that namespace's sockets: a socket reachable through its file from
@@ -466,6 +483,20 @@ def test_each_network_namespace_has_its_own_abstract_names(machines, start_serve
     machines.start(other, "echo_server", server.address)
     assert echoed(machines.run(other, "echo_client", server.address, "hello")) == "hello\n"
     assert echoed(run_program("echo_client", server.address, "hello")) == "hello\n"
+
+
+def test_any_user_in_the_namespace_reaches_an_abstract_socket_but_not_a_0660_file(
+        start_server, run_program_as_nobody):
+    # What `--network host` hands a container: the host's abstract names, with no
+    # permission check (unix(7): permissions have no meaning for abstract sockets). The
+    # pathname socket next to it (mode 0660, in a directory only root may enter) refuses
+    # the same user.
+    abstract = start_server("echo_server", "abstract")
+    pathname = start_server("echo_server", "unix")
+    assert echoed(run_program_as_nobody("echo_client", abstract.address, "hi")) == "hi\n"
+    line = refusal(run_program_as_nobody("echo_client", pathname.address, "hi"))
+    assert line == (f"echo_client: connect({pathname.address}): "
+                    f"EACCES (Permission denied)"), line
 
 
 # --------------------------------------------------------------------------------------
