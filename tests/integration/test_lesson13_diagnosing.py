@@ -108,7 +108,10 @@ def test_strace_shows_the_servers_socket_bind_listen_accept4_and_the_bytes(short
     listening = re.search(r"socket\(AF_UNIX, SOCK_STREAM\|SOCK_CLOEXEC, 0\)\s+= (\d+)", lines)
     assert listening, lines
     fd = listening.group(1)
-    order = [rf"bind\({fd}, \{{sa_family=AF_UNIX, sun_path=\"{re.escape(path)}\"\}}, \d+\)\s+= 0",
+    # The address length bind() was given: 2 bytes of sun_family, the path, its NUL.
+    length = 2 + len(path) + 1
+    address = rf"\{{sa_family=AF_UNIX, sun_path=\"{re.escape(path)}\"\}}"
+    order = [rf"bind\({fd}, {address}, {length}\)\s+= 0",
              rf"listen\({fd}, \d+\)\s+= 0",
              rf"accept4\({fd}, .*SOCK_CLOEXEC\)\s+= (\d+)"]
     position = listening.end()
@@ -119,6 +122,7 @@ def test_strace_shows_the_servers_socket_bind_listen_accept4_and_the_bytes(short
     connection = found.group(1)
     # The bytes themselves, as the server read them from the accepted connection.
     assert re.search(rf"recvfrom\({connection}, \"hello\\n\", ", lines), lines
+    assert re.search(rf"sendto\({connection}, \"hello\\n\", 6, .*MSG_NOSIGNAL", lines), lines
     assert not os.path.exists(path)
 
 
