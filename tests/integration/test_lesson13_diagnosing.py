@@ -15,6 +15,8 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+from typing import Optional
 
 import pytest
 
@@ -26,7 +28,8 @@ from course_support.sockets import connect_to, free_port
 from course_support.timeouts import READY_TIMEOUT, STOP_TIMEOUT
 
 # The Debian package each tool comes in, for the skip message.
-PACKAGES = {"strace": "strace", "ss": "iproute2", "lsof": "lsof", "socat": "socat"}
+PACKAGES = {"strace": "strace", "ss": "iproute2", "lsof": "lsof", "socat": "socat",
+            "ip": "iproute2", "nsenter": "util-linux"}
 
 
 def tool(name: str) -> str:
@@ -306,3 +309,92 @@ def test_proc_pid_fd_names_the_socket_inode_that_proc_net_unix_lists_with_its_pa
         # Our end has no path: its row ends at the inode.
         mine = os.fstat(client.fileno()).st_ino
         assert table[mine][5:] == ["03", str(mine)], table[mine]
+
+
+# --------------------------------------------------------------------------------------
+# ss -tio: a TCP peer that goes silent (root: two network namespaces and a cable)
+
+# Inside host b: connects to host a (retrying until the server is up), gets one line
+# echoed, says "ready", then on "go" sends two more bytes, which will never be
+# acknowledged, and waits until its input closes.
+SILENCED_CLIENT = """
+import socket, sys, time
+deadline = time.monotonic() + 10
+while True:
+    try:
+        connection = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1)
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.05)
+connection.sendall(b"a\\n")
+assert connection.recv(16) == b"a\\n"
+print("ready", flush=True)
+sys.stdin.readline()
+connection.sendall(b"b\\n")
+sys.stdin.read()
+"""
+
+
+def test_ss_tio_shows_the_retransmission_timer_when_the_peer_goes_silent(short_dir):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make two network namespaces and a veth cable")
+    ip, ss, nsenter = tool("ip"), tool("ss"), tool("nsenter")
+    names = [f"c13-{os.getpid()}-a", f"c13-{os.getpid()}-b"]
+    ends = [f"v{os.getpid()}a", f"v{os.getpid()}b"]  # interface names: 15 bytes at most
+    started: list[subprocess.Popen] = []
+    made: list[str] = []
+
+    def ip_ok(*args: str) -> None:
+        result = run([ip, *args])
+        assert result.returncode == 0, f"ip {' '.join(args)}: {result.stderr}"
+
+    def inside(name: str, *command: str) -> list[str]:
+        return [nsenter, f"--net=/run/netns/{name}", *command]
+
+    try:
+        for name in names:
+            result = run([ip, "netns", "add", name])
+            if result.returncode != 0 and not made:
+                pytest.skip(f"cannot create a network namespace here: {result.stderr.strip()}")
+            assert result.returncode == 0, result.stderr
+            made.append(name)
+        ip_ok("link", "add", ends[0], "netns", names[0], "type", "veth", "peer", "name",
+              ends[1], "netns", names[1])
+        for name, end, address in zip(names, ends, ("198.18.7.1/24", "198.18.7.2/24")):
+            ip_ok("-n", name, "addr", "add", address, "dev", end)
+            ip_ok("-n", name, "link", "set", end, "up")
+        started.append(subprocess.Popen(inside(names[0], program_path("echo_server"),
+                                               "198.18.7.1:8000"),
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL))
+        client = subprocess.Popen(inside(names[1], "/usr/bin/python3", "-c", SILENCED_CLIENT,
+                                         "198.18.7.1", "8000"),
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        started.append(client)
+        assert client.stdout.readline() == "ready\n"
+        # Host a's end of the cable goes down: host b's segments are sent into nothing.
+        ip_ok("-n", names[0], "link", "set", ends[0], "down")
+        client.stdin.write("go\n")
+        client.stdin.flush()
+
+        def retransmitting() -> Optional[list[str]]:
+            lines = output_of(*inside(names[1], ss, "-tioH", "state", "established")).split()
+            backoff = [field for field in lines if field.startswith("backoff:")]
+            return lines if backoff and int(backoff[0].split(":")[1]) >= 2 else None
+
+        fields = poll_until(retransmitting, 20.0)
+        assert fields, output_of(*inside(names[1], ss, "-tioH", "state", "established"))
+        # The two bytes wait in Send-Q, unacknowledged; the retransmission timer is on and
+        # counts its retries; the congestion window has fallen to one segment.
+        assert fields[1] == "2", fields
+        timer = next(field for field in fields if field.startswith("timer:(on,"))
+        assert int(timer.rstrip(")").split(",")[-1]) >= 2, timer
+        assert "cwnd:1" in fields, fields
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()
+        for name in made:
+            run([ip, "netns", "del", name])
