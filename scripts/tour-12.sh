@@ -68,7 +68,8 @@ chapter_12() {
     echo "reaches a server outside it, as a container reaches a socket in a mounted volume."
     start_server shared echo_server "unix:$work/shared.sock"
     run "${in_a[@]}" echo_client "unix:$work/shared.sock" hello from inside A
-    say "Yet ss inside A does not list that socket: the kernel lists the reader's namespace."
+    say "Yet ss inside A does not list that socket: ss asks the kernel over netlink"
+    echo "(NETLINK_SOCK_DIAG), and the kernel answers with the sockets of ss's own namespace."
     run "${in_a[@]}" ss -xl src "$work/shared.sock"
     run ss -xl src "$work/shared.sock"
     stop_server shared
@@ -101,7 +102,8 @@ chapter_12() {
     start_server host_a "${in_a[@]}" http_min --bind 198.18.0.1:8000 --no-access-log
     say "From host B, over TCP; http_min sees the peer 198.18.0.2, host B's address:"
     run "${in_b[@]}" curl -sS -w '\n' http://198.18.0.1:8000/whoami
-    say "A Unix socket cannot make this trip: there is no file shared between two machines."
+    say "Between real machines a Unix socket cannot make this trip: it is an object in one kernel"
+    echo "(unix(7): processes on the same machine). These namespaces share a kernel; hosts do not."
     stop_server host_a
 
     say "Ending the holders: a namespace with no process left in it is freed, cable and all."

@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -374,9 +375,88 @@ def test_a_server_inside_a_namespace_serves_this_one_through_its_socket_file(mac
         assert client.get("/").content == GREETING
         answer = client.get("/whoami").json()
     assert answer["transport"] == "unix", answer
-    assert answer["peer"]["pid"] == os.getpid(), answer
+    assert answer["peer"] == {"pid": os.getpid(), "uid": os.geteuid(), "gid": os.getegid()}, (
+        answer)
     assert path in unix_sockets_seen(machines, container)
     assert path not in unix_sockets_seen(machines, None)
+
+
+def tool(name: str) -> str:
+    """The path of `name` (also found in /usr/sbin and /sbin); skips the test if missing."""
+    found = shutil.which(name) or next(
+        (path for path in (f"/usr/sbin/{name}", f"/sbin/{name}") if os.access(path, os.X_OK)),
+        None)
+    if found is None:
+        pytest.skip(f"{name} is not installed (./scripts/setup installs it)")
+    return found
+
+
+def test_ss_asks_the_kernel_over_netlink_sock_diag_not_proc_net_unix(short_dir):
+    # No root needed. strace shows where `ss -xl` gets its list: a NETLINK_SOCK_DIAG socket
+    # (sock_diag(7), unix_diag), not the file /proc/net/unix.
+    strace, ss = tool("strace"), tool("ss")
+    trace = os.path.join(short_dir, "trace.txt")
+    result = subprocess.run([strace, "-f", "-e", "trace=socket,open,openat", "-o", trace, ss,
+                             "-xl"], capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                            stdin=subprocess.DEVNULL)
+    if result.returncode != 0 and "Operation not permitted" in result.stderr:
+        pytest.skip(f"strace may not trace here (ptrace refused): {result.stderr.strip()}")
+    assert result.returncode == 0, result.stderr
+    calls = read(Path(trace))
+    assert "socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, NETLINK_SOCK_DIAG)" in calls, calls
+    assert "net/unix" not in calls, calls
+
+
+def test_ss_reads_proc_net_unix_only_when_told_to(short_dir):
+    # The older way remains: with PROC_ROOT (or PROC_NET_UNIX) set, or when the kernel has
+    # no unix_diag, ss reads the file instead. Both views are per network namespace.
+    strace, ss = tool("strace"), tool("ss")
+    trace = os.path.join(short_dir, "trace.txt")
+    result = subprocess.run([strace, "-f", "-e", "trace=socket,open,openat", "-o", trace, ss,
+                             "-xl"], capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                            stdin=subprocess.DEVNULL, env={**os.environ, "PROC_ROOT": "/proc"})
+    if result.returncode != 0 and "Operation not permitted" in result.stderr:
+        pytest.skip(f"strace may not trace here (ptrace refused): {result.stderr.strip()}")
+    assert result.returncode == 0, result.stderr
+    calls = read(Path(trace))
+    assert re.search(r'open(at)?\(.*"/proc/net/unix", O_RDONLY', calls), calls
+    assert "NETLINK_SOCK_DIAG" not in calls, calls
+
+
+def test_ss_lists_only_the_sockets_of_its_own_network_namespace(machines, start_server):
+    # The netlink socket ss opens belongs to the namespace ss runs in, and the kernel
+    # answers with that namespace's sockets: a socket reachable through its file from
+    # inside the container is not listed there.
+    ss = tool("ss")
+    server = start_server("echo_server", "unix")
+    container = machines.namespace("container")
+    assert echoed(machines.run(container, "echo_client", server.address, "hi")) == "hi\n"
+    inside = machines.run(container, ss, "-xlH")
+    assert inside.returncode == 0, inside.stderr
+    assert server.path not in inside.stdout, inside.stdout
+    outside = subprocess.run([ss, "-xlH"], capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert f" {server.path} " in outside.stdout, outside.stdout
+
+
+def test_a_socket_file_outside_the_containers_mounts_gives_enoent(start_server, short_dir):
+    # A container has its own mount namespace too. Here: a new mount namespace in which a
+    # fresh tmpfs hides the directory holding the socket, as a container that does not
+    # mount that volume. connect() finds no file: ENOENT, not ECONNREFUSED.
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a mount namespace and mount a tmpfs in it")
+    unshare = tool("unshare")
+    server = start_server("echo_server", "unix")
+    command = [unshare, "--mount", "sh", "-c", 'mount -t tmpfs none "$1" && exec "$2" "$3" hi',
+               "sh", short_dir, program_path("echo_client"), server.address]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                            stdin=subprocess.DEVNULL)
+    if result.returncode != 0 and "unshare failed" in result.stderr:
+        pytest.skip(f"this machine refuses a new mount namespace: {result.stderr.strip()}")
+    line = refusal(result)
+    assert line == (f"echo_client: connect({server.address}): "
+                    f"ENOENT (No such file or directory)")
+    # Out here nothing was mounted: the same path still works.
+    assert os.path.exists(server.path)
 
 
 def test_an_abstract_socket_is_not_reachable_from_another_network_namespace(machines,
@@ -403,6 +483,20 @@ def test_each_network_namespace_has_its_own_abstract_names(machines, start_serve
     machines.start(other, "echo_server", server.address)
     assert echoed(machines.run(other, "echo_client", server.address, "hello")) == "hello\n"
     assert echoed(run_program("echo_client", server.address, "hello")) == "hello\n"
+
+
+def test_any_user_in_the_namespace_reaches_an_abstract_socket_but_not_a_0660_file(
+        start_server, run_program_as_nobody):
+    # What `--network host` hands a container: the host's abstract names, with no
+    # permission check (unix(7): permissions have no meaning for abstract sockets). The
+    # pathname socket next to it (mode 0660, in a directory only root may enter) refuses
+    # the same user.
+    abstract = start_server("echo_server", "abstract")
+    pathname = start_server("echo_server", "unix")
+    assert echoed(run_program_as_nobody("echo_client", abstract.address, "hi")) == "hi\n"
+    line = refusal(run_program_as_nobody("echo_client", pathname.address, "hi"))
+    assert line == (f"echo_client: connect({pathname.address}): "
+                    f"EACCES (Permission denied)"), line
 
 
 # --------------------------------------------------------------------------------------
@@ -465,6 +559,15 @@ def test_a_server_bound_to_127_0_0_1_is_not_reachable_from_the_other_host(machin
     machines.start(host_a, "echo_server", f"127.0.0.1:{PORT}")
     line = refusal(machines.run(host_b, "echo_client", f"{HOST_A}:{PORT}", "hello"))
     assert line == f"echo_client: connect({HOST_A}:{PORT}): ECONNREFUSED (Connection refused)"
+    assert echoed(machines.run(host_a, "echo_client", f"127.0.0.1:{PORT}", "hello")) == "hello\n"
+
+
+def test_a_server_bound_to_0_0_0_0_is_reachable_from_the_other_host(machines):
+    # 0.0.0.0 (INADDR_ANY): every address of host a, the cable's included.
+    host_a, host_b = two_hosts(machines)
+    machines.start(host_a, "echo_server", f"{HOST_A}:{PORT}", [f"0.0.0.0:{PORT}"],
+                   probe_from=host_b)
+    assert echoed(machines.run(host_b, "echo_client", f"{HOST_A}:{PORT}", "hello")) == "hello\n"
     assert echoed(machines.run(host_a, "echo_client", f"127.0.0.1:{PORT}", "hello")) == "hello\n"
 
 
