@@ -265,8 +265,8 @@ def test_two_writes_then_a_read_wait_for_the_delayed_ack_over_tcp(run_program):
         assert median >= 20, f"median {median} ms: the body was not held back for an ACK"
 
 
-@pytest.mark.parametrize("way", ["nodelay", "more", "cork"])
-def test_nodelay_msg_more_or_cork_answer_at_once_over_tcp(run_program, way):
+@pytest.mark.parametrize("way", ["nodelay", "more", "cork", "writev"])
+def test_nodelay_more_cork_or_one_writev_answer_at_once_over_tcp(run_program, way):
     median = nagle_median_ms(run_program, "tcp", way)
     assert median < 10, f"median {median} ms"
 

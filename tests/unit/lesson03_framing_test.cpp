@@ -630,7 +630,7 @@ TEST(Sigpipe, MsgNoSignalDoesNotCoverWriteOrSendfile) {
 
 TEST(Shutdown, HalfCloseLetsThePeerStillAnswer) {
     const TempDir dir;
-    for (const std::string address_text : {dir.unix_address("s"), "127.0.0.1:0"s}) {
+    for (const std::string& address_text : {dir.unix_address("s"), "127.0.0.1:0"s}) {
         SCOPED_TRACE(address_text);
         const Socket listener = raw_sockets::listen_on(Address::parse(address_text));
         Socket client = raw_sockets::connect_to(raw_sockets::local_address(listener));
