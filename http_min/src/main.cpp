@@ -84,7 +84,9 @@ int main(int argc, char** argv) {
             throw UsageError("nothing to listen on: give --uds PATH, --bind ADDR or --port P");
         }
         if (config.root) http_min::StaticFiles check(*config.root);  // a bad --root fails now
-        ::signal(SIGPIPE, SIG_IGN);  // belt and braces: every send already uses MSG_NOSIGNAL
+        // MSG_NOSIGNAL covers send() only: sendfile() to a client that has gone would raise
+        // SIGPIPE. Ignored here, before the workers are forked: they inherit it (chapter 03).
+        ::signal(SIGPIPE, SIG_IGN);
         // SIGHUP too: a hangup must not kill the server and leave its socket file behind.
         StopSignals stop({SIGINT, SIGTERM, SIGHUP});
         // Before binding: a bad log path must not leave a socket file behind.

@@ -1,17 +1,20 @@
 """Chapter 03, framing: a stream keeps no message boundaries; length prefixes put them back.
 
 Each test demonstrates one claim of lessons/03-framing/README.md against the real programs:
-message_boundaries, sigpipe_demo, frame_server and frame_client."""
+message_boundaries, sigpipe_demo, nagle_demo, frame_server and frame_client."""
 
 import os
 import re
 import signal
 import socket
 import struct
+import subprocess
 import threading
 
 import pytest
 
+from course_support.http import start_http_min
+from course_support.processes import wait_for_workers
 from course_support.usage import assert_refused_usage
 
 
@@ -20,7 +23,7 @@ def parse_reads(output: str) -> dict[str, list[str]]:
     reads: dict[str, list[str]] = {}
     current = None
     for line in output.splitlines():
-        if header := re.match(r"^(SOCK_\w+): sent ", line):
+        if header := re.match(r"^(SOCK_\w+|TCP): sent ", line):
             current = reads.setdefault(header.group(1), [])
         elif read := re.match(r'^  read \d+: "(.*)"$', line):
             assert current is not None, f"a read before any socket type:\n{output}"
@@ -34,6 +37,7 @@ def test_stream_merges_writes_and_seqpacket_keeps_them(run_program):
 
     reads = parse_reads(result.stdout)
     assert reads["SOCK_STREAM"] == ["onetwothree"], result.stdout
+    assert reads["TCP"] == ["onetwothree"], result.stdout
     assert reads["SOCK_SEQPACKET"] == ["one", "two", "three"], result.stdout
     assert reads["SOCK_DGRAM"] == ["one", "two", "three"], result.stdout
 
@@ -43,19 +47,58 @@ def test_stream_merges_writes_and_seqpacket_keeps_them(run_program):
     assert int(split.group(1)) > 1
 
 
-def test_plain_send_to_a_closed_peer_dies_of_sigpipe(run_program):
-    result = run_program("sigpipe_demo")
+def test_plain_send_to_a_closed_unix_peer_dies_of_sigpipe_at_once(run_program):
+    result = run_program("sigpipe_demo", "unix")
 
     assert result.returncode == -signal.SIGPIPE, f"returncode {result.returncode}"
     assert "plain send()" in result.stdout
+    assert "accepted" not in result.stdout  # the very first send raised it
     assert "still alive" not in result.stdout  # it never got to report anything
 
 
+def test_plain_send_to_a_closed_tcp_peer_dies_of_sigpipe_on_a_later_send(run_program):
+    result = run_program("sigpipe_demo", "tcp")
+
+    assert result.returncode == -signal.SIGPIPE, f"returncode {result.returncode}\n{result.stdout}"
+    assert "send 1 accepted 1 byte" in result.stdout, result.stdout
+    assert "still alive" not in result.stdout
+
+
 def test_msg_nosignal_turns_sigpipe_into_epipe(run_program):
-    result = run_program("sigpipe_demo", "--nosignal")
+    result = run_program("sigpipe_demo", "--nosignal", "unix")
 
     assert result.returncode == 0, result.stderr
-    assert "EPIPE" in result.stdout and "still alive" in result.stdout, result.stdout
+    assert "send 1 failed with EPIPE" in result.stdout, result.stdout
+    assert "still alive" in result.stdout, result.stdout
+
+
+def test_msg_nosignal_turns_a_later_tcp_sigpipe_into_epipe(run_program):
+    result = run_program("sigpipe_demo", "--nosignal", "tcp")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "send 1 accepted 1 byte" in result.stdout, result.stdout
+    failed = re.search(r"^send (\d+) failed with EPIPE .*still alive$", result.stdout, re.MULTILINE)
+    assert failed, result.stdout
+    assert 2 <= int(failed.group(1)) <= 10, result.stdout
+
+
+def ignores_sigpipe(pid: int) -> bool:
+    """True when process `pid` ignores SIGPIPE: bit 13 of SigIgn in /proc/PID/status."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("SigIgn:"):
+                return int(line.split()[1], 16) & (1 << (signal.SIGPIPE - 1)) != 0
+    raise AssertionError(f"no SigIgn line for {pid}")
+
+
+def test_http_min_and_its_workers_ignore_sigpipe(start_server):
+    # MSG_NOSIGNAL cannot protect sendfile(): the ignored signal does, in every worker.
+    server = start_http_min(start_server, "unix", "--workers", "2", "--no-access-log")
+    workers = wait_for_workers(server.process.pid, 2)
+
+    assert ignores_sigpipe(server.process.pid)
+    for worker in workers:
+        assert ignores_sigpipe(worker), f"worker {worker}"
 
 
 @pytest.mark.parametrize("transport", ["unix", "tcp"])
@@ -187,3 +230,47 @@ def test_bad_command_line_is_refused_in_one_line(run_program, short_dir, program
 
     assert_refused_usage(result, program, *named)
     assert os.listdir(short_dir) == [], "a refused command line must not bind anything"
+
+
+# ---- write, write, read: Nagle's algorithm against delayed ACKs -----------------------------
+
+def nagle_median_ms(run_program, *args: str) -> float:
+    """nagle_demo's median round trip, in milliseconds, for `args` (transport [way])."""
+    result = run_program("nagle_demo", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    median = re.search(r": 20 requests, median ([\d.]+) ms, slowest ([\d.]+) ms$", result.stdout,
+                       re.MULTILINE)
+    assert median, result.stdout
+    return float(median.group(1))
+
+
+def loopback_acks_at_once() -> bool:
+    """True when the loopback route carries `quickack 1` (ip-route(8)), which turns delayed
+    ACKs off for it: then no request waits, whatever the sender does."""
+    try:
+        routes = subprocess.run(["ip", "route", "show", "table", "local"],
+                                capture_output=True, text=True, timeout=10).stdout
+    except FileNotFoundError:
+        return False  # no ip(8): assume the default routes, which delay ACKs
+    return any(line.startswith("local 127.") and "quickack 1" in line
+               for line in routes.splitlines())
+
+
+def test_two_writes_then_a_read_wait_for_the_delayed_ack_over_tcp(run_program):
+    # Linux delays an ACK by at least 40 ms (TCP_DELACK_MIN); 20 ms leaves room either way.
+    median = nagle_median_ms(run_program, "tcp")
+    if loopback_acks_at_once():
+        assert median < 10, f"median {median} ms with quickack on the loopback route"
+    else:
+        assert median >= 20, f"median {median} ms: the body was not held back for an ACK"
+
+
+@pytest.mark.parametrize("way", ["nodelay", "more", "cork", "writev"])
+def test_nodelay_more_cork_or_one_writev_answer_at_once_over_tcp(run_program, way):
+    median = nagle_median_ms(run_program, "tcp", way)
+    assert median < 10, f"median {median} ms"
+
+
+def test_two_writes_then_a_read_do_not_wait_over_a_unix_socket(run_program):
+    median = nagle_median_ms(run_program, "unix")
+    assert median < 10, f"median {median} ms"

@@ -1,15 +1,19 @@
 // Chapter 03: a stream has no message boundaries. What a stream does to writes, what
 // SOCK_SEQPACKET and SOCK_DGRAM do instead, the loops that make short writes and reads (and
-// signals) harmless, half-close and EPIPE, and the two ways to frame messages on a stream:
-// lines, and length prefixes (the chapter's exercise).
+// signals) harmless, half-close, EPIPE and SIGPIPE over each transport, and the two ways to
+// frame messages on a stream: lines, and length prefixes (the chapter's exercise).
 #include <linux/sockios.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -18,6 +22,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <limits>
@@ -25,8 +30,10 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "raw_sockets/raw_sockets.hpp"
@@ -129,6 +136,37 @@ std::string fill_send_buffer(const Socket& socket) {
     return sent;
 }
 
+// Both ends of one TCP connection over loopback: {writer (the client), reader (accepted)}.
+std::pair<Socket, Socket> tcp_connection() {
+    const Socket listener = raw_sockets::listen_on(Address::parse("127.0.0.1:0"));
+    Socket writer = raw_sockets::connect_to(raw_sockets::local_address(listener));
+    Socket reader = raw_sockets::accept_connection(listener);
+    return {std::move(writer), std::move(reader)};
+}
+
+// Waits at most 5 s until poll() reports one of `wanted` on `socket` (asking for `wanted`:
+// POLLERR and POLLHUP are reported even when not asked for). True when it did.
+bool wait_for_events(const Socket& socket, short wanted) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd watched{.fd = socket.native_handle(), .events = wanted, .revents = 0};
+        if (::poll(&watched, 1, 100) == 1 && (watched.revents & wanted) != 0) return true;
+    }
+    return false;
+}
+
+// Waits at most 5 s until `count` bytes wait unread in `socket` (FIONREAD). True when they do.
+bool wait_until_readable_bytes(const Socket& socket, int count) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    int unread = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (::ioctl(socket.native_handle(), FIONREAD, &unread) != 0) return false;
+        if (unread >= count) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+}
+
 // ---- what a stream does to messages --------------------------------------------------------
 
 TEST(Stream, MergesSeparateWrites) {
@@ -140,12 +178,26 @@ TEST(Stream, MergesSeparateWrites) {
     EXPECT_EQ(recv_text(reader), "onetwothree");
 }
 
-TEST(Stream, SplitsALargeWrite) {
+TEST(Stream, MergesSeparateWritesOverTcp) {
+    // Nagle's algorithm or not, the segments are separate on the wire; once all have
+    // arrived, one read takes them all.
+    for (const bool nodelay : {false, true}) {
+        SCOPED_TRACE(nodelay ? "TCP_NODELAY on" : "TCP_NODELAY off (Nagle)");
+        auto [writer, reader] = tcp_connection();
+        if (nodelay) raw_sockets::set_tcp_nodelay(writer);
+        writer.send_all("one");
+        writer.send_all("two");
+        writer.send_all("three");
+        ASSERT_TRUE(wait_until_readable_bytes(reader, 11)) << "the writes did not all arrive";
+        EXPECT_EQ(recv_text(reader), "onetwothree");
+    }
+}
+
+// One 4 MiB send on `writer` (from another thread), read back with a 4 MiB buffer: the
+// reader gets it in several pieces, each no more than had arrived.
+void expect_a_large_write_split(Socket writer, Socket& reader) {
     const std::string data = test_support::patterned_data(4 * MiB);
-    std::future<void> sending;
-    Socket writer, reader;
-    std::tie(writer, reader) = raw_sockets::socket_pair(SOCK_STREAM);
-    sending = send_in_background(std::move(writer), [&data](Socket& socket) {
+    std::future<void> sending = send_in_background(std::move(writer), [&data](Socket& socket) {
         socket.send_all(data);  // one call, one "message"
     });
     std::vector<std::byte> buffer(4 * MiB);
@@ -162,6 +214,17 @@ TEST(Stream, SplitsALargeWrite) {
     EXPECT_LT(smallest, data.size()) << "a buffer big enough for all of it got less";
     EXPECT_EQ(received.size(), data.size());
     EXPECT_TRUE(received == data);
+}
+
+TEST(Stream, SplitsALargeWrite) {
+    Socket writer, reader;
+    std::tie(writer, reader) = raw_sockets::socket_pair(SOCK_STREAM);
+    expect_a_large_write_split(std::move(writer), reader);
+}
+
+TEST(Stream, SplitsALargeWriteOverTcp) {
+    auto [writer, reader] = tcp_connection();
+    expect_a_large_write_split(std::move(writer), reader);
 }
 
 // Sends three messages on a connected pair of `type` and reads them back one read each.
@@ -194,12 +257,43 @@ void expect_short_read_loses_the_rest(Socket& writer, Socket& reader) {
     EXPECT_EQ(recv_text(reader), "world");
 }
 
+// Whether this kernel has SCTP, the one protocol that offers SOCK_SEQPACKET in AF_INET
+// (built in, or the sctp module loaded): /proc/net/protocols lists it then.
+bool kernel_has_sctp() {
+    std::ifstream protocols("/proc/net/protocols");
+    std::string line;
+    while (std::getline(protocols, line)) {
+        if (line.starts_with("SCTP ")) return true;
+    }
+    return false;
+}
+
 TEST(SeqPacket, IsNotAvailableOverTcp) {
     // TCP is a byte stream and nothing else: asking it for sequenced packets is refused.
+    // Without SCTP no AF_INET protocol has the type (ESOCKTNOSUPPORT); with SCTP the type
+    // exists, but not with TCP (EPROTONOSUPPORT).
     const raw_sockets::Fd tcp(::socket(AF_INET, SOCK_SEQPACKET, IPPROTO_TCP));
     const int error = errno;
     EXPECT_FALSE(tcp);
-    EXPECT_EQ(error, ESOCKTNOSUPPORT) << raw_sockets::errno_name(error);
+    const bool sctp = kernel_has_sctp();
+    EXPECT_EQ(error, sctp ? EPROTONOSUPPORT : ESOCKTNOSUPPORT)
+        << raw_sockets::errno_name(error) << (sctp ? " (SCTP present)" : " (no SCTP)");
+}
+
+TEST(SeqPacket, InAfInetBelongsToSctp) {
+    // Protocol 0 means "the default protocol of this type": SCTP's, when the kernel has it.
+    const raw_sockets::Fd any(::socket(AF_INET, SOCK_SEQPACKET, 0));
+    const int error = errno;
+    if (kernel_has_sctp()) {
+        ASSERT_TRUE(any) << raw_sockets::errno_name(error);
+        int protocol = 0;
+        socklen_t length = sizeof protocol;
+        ASSERT_EQ(::getsockopt(any.get(), SOL_SOCKET, SO_PROTOCOL, &protocol, &length), 0);
+        EXPECT_EQ(protocol, IPPROTO_SCTP);
+    } else {
+        EXPECT_FALSE(any);
+        EXPECT_EQ(error, ESOCKTNOSUPPORT) << raw_sockets::errno_name(error) << " (no SCTP)";
+    }
 }
 
 TEST(SeqPacket, ShortBufferLosesTheRestOfTheMessage) {
@@ -260,6 +354,16 @@ TEST(SendSome, ReturnsAShortCountWhenInterrupted) {
     EXPECT_GT(sent, 0u);
     EXPECT_LT(sent, data.size());
     EXPECT_TRUE(received == data.substr(0, sent));
+}
+
+TEST(SendSome, NonBlockingTakesOnlyWhatFits) {
+    // A blocking send() would wait for room; MSG_DONTWAIT (or O_NONBLOCK) takes what fits.
+    const std::string data = test_support::patterned_data(4 * MiB);
+    Socket writer, reader;
+    std::tie(writer, reader) = raw_sockets::socket_pair(SOCK_STREAM);
+    const ssize_t sent = ::send(writer.native_handle(), data.data(), data.size(), MSG_DONTWAIT);
+    EXPECT_GT(sent, 0);
+    EXPECT_LT(sent, static_cast<ssize_t>(data.size()));
 }
 
 TEST(SendAll, SendsEverythingDespiteShortWrites) {
@@ -422,20 +526,123 @@ TEST(SendAll, ClosedPeerGivesEPIPEInsteadOfSIGPIPE) {
     EXPECT_EQ(sigpipes.count(), 0);
 }
 
+// One byte with send() and `flags`: its result, and errno when it failed.
+std::pair<ssize_t, int> send_one_byte(const Socket& socket, int flags) {
+    const ssize_t result = ::send(socket.native_handle(), "x", 1, flags);
+    return {result, result < 0 ? errno : 0};
+}
+
+TEST(Sigpipe, UnixStreamRaisesItOnTheFirstSendToAClosedPeer) {
+    const SigpipeCounter sigpipes;
+    Socket writer, reader;
+    std::tie(writer, reader) = raw_sockets::socket_pair(SOCK_STREAM);
+    reader.close();  // the kernel knows at once: the peer is in the same kernel, and gone
+    const auto [result, error] = send_one_byte(writer, 0);
+    EXPECT_EQ(result, -1);
+    EXPECT_EQ(error, EPIPE) << raw_sockets::errno_name(error);
+    EXPECT_EQ(sigpipes.count(), 1);
+}
+
+TEST(Sigpipe, TcpAcceptsTheFirstSendAndRaisesItOnALaterOne) {
+    const SigpipeCounter sigpipes;
+    auto [writer, reader] = tcp_connection();
+    reader.close();  // nothing unread: the peer sends FIN, which only says "I send no more"
+    ASSERT_TRUE(wait_for_events(writer, POLLRDHUP)) << "the FIN did not arrive";
+    // The peer may only have shut down its writing: TCP must let us send.
+    const auto [first, first_error] = send_one_byte(writer, 0);
+    EXPECT_EQ(first, 1) << raw_sockets::errno_name(first_error);
+    EXPECT_EQ(sigpipes.count(), 0);
+    // The closed peer answers that byte with RST; a send after the RST has arrived fails.
+    int attempts = 1;
+    int error = 0;
+    for (; attempts < 50 && error == 0; ++attempts) {
+        wait_for_events(writer, POLLERR);  // the RST: at most 5 s
+        error = send_one_byte(writer, 0).second;
+    }
+    EXPECT_EQ(error, EPIPE) << raw_sockets::errno_name(error) << " after " << attempts
+                            << " sends";
+    EXPECT_EQ(sigpipes.count(), 1);
+}
+
+TEST(Sigpipe, TcpPeerThatClosedWithUnreadDataResetsAtOnce) {
+    // close() with unread data sends RST instead of FIN (RFC 2525, 2.17). The first send
+    // then reports the reset (ECONNRESET, no signal); the ones after it, EPIPE and SIGPIPE.
+    const SigpipeCounter sigpipes;
+    auto [writer, reader] = tcp_connection();
+    writer.send_all("never read");
+    ASSERT_TRUE(wait_until_readable_bytes(reader, 10));
+    reader.close();
+    ASSERT_TRUE(wait_for_events(writer, POLLERR)) << "the RST did not arrive";
+    const auto [first, first_error] = send_one_byte(writer, 0);
+    EXPECT_EQ(first, -1);
+    EXPECT_EQ(first_error, ECONNRESET) << raw_sockets::errno_name(first_error);
+    EXPECT_EQ(sigpipes.count(), 0);
+    const auto [second, second_error] = send_one_byte(writer, 0);
+    EXPECT_EQ(second, -1);
+    EXPECT_EQ(second_error, EPIPE) << raw_sockets::errno_name(second_error);
+    EXPECT_EQ(sigpipes.count(), 1);
+}
+
+// A closed peer, for each transport, with the error already known to the kernel: over TCP,
+// a first byte has drawn the peer's RST.
+std::pair<Socket, Socket> connection_to_a_closed_peer(std::string_view transport) {
+    Socket writer, reader;
+    if (transport == "unix") {
+        std::tie(writer, reader) = raw_sockets::socket_pair(SOCK_STREAM);
+    } else {
+        std::tie(writer, reader) = tcp_connection();
+    }
+    reader.close();
+    if (transport == "tcp") {
+        EXPECT_TRUE(wait_for_events(writer, POLLRDHUP)) << "the FIN did not arrive";
+        EXPECT_EQ(send_one_byte(writer, MSG_NOSIGNAL).first, 1);
+        EXPECT_TRUE(wait_for_events(writer, POLLERR)) << "the RST did not arrive";
+    }
+    return {std::move(writer), std::move(reader)};
+}
+
+TEST(Sigpipe, MsgNoSignalDoesNotCoverWriteOrSendfile) {
+    // MSG_NOSIGNAL is a flag of one send(); write() and sendfile() have no flags argument.
+    char name[] = "/tmp/course-sendfile-XXXXXX";
+    const raw_sockets::Fd file(::mkstemp(name));
+    ASSERT_TRUE(file);
+    ::unlink(name);
+    ASSERT_EQ(::write(file.get(), "file", 4), 4);
+    for (const std::string_view transport : {"unix", "tcp"}) {
+        SCOPED_TRACE(transport);
+        const SigpipeCounter sigpipes;
+        auto [writer, reader] = connection_to_a_closed_peer(transport);
+        const auto [sent, send_error] = send_one_byte(writer, MSG_NOSIGNAL);
+        EXPECT_EQ(sent, -1);
+        EXPECT_EQ(send_error, EPIPE) << raw_sockets::errno_name(send_error);
+        EXPECT_EQ(sigpipes.count(), 0) << "send(MSG_NOSIGNAL)";
+
+        EXPECT_EQ(::write(writer.native_handle(), "x", 1), -1);
+        EXPECT_EQ(errno, EPIPE) << raw_sockets::errno_name(errno);
+        EXPECT_EQ(sigpipes.count(), 1) << "write()";
+
+        off_t offset = 0;
+        EXPECT_EQ(::sendfile(writer.native_handle(), file.get(), &offset, 4), -1);
+        EXPECT_EQ(errno, EPIPE) << raw_sockets::errno_name(errno);
+        EXPECT_EQ(sigpipes.count(), 2) << "sendfile()";
+    }
+}
+
 TEST(Shutdown, HalfCloseLetsThePeerStillAnswer) {
     const TempDir dir;
-    const Address address = Address::parse(dir.unix_address("s"));
-    const Socket listener = raw_sockets::listen_on(address);
-    Socket client = raw_sockets::connect_to(address);
-    Socket server = raw_sockets::accept_connection(listener);
+    for (const std::string& address_text : {dir.unix_address("s"), "127.0.0.1:0"s}) {
+        SCOPED_TRACE(address_text);
+        const Socket listener = raw_sockets::listen_on(Address::parse(address_text));
+        Socket client = raw_sockets::connect_to(raw_sockets::local_address(listener));
+        Socket server = raw_sockets::accept_connection(listener);
 
-    client.send_all("question");
-    client.shutdown_write();
-    EXPECT_EQ(recv_text(server), "question");
-    EXPECT_EQ(recv_text(server), "");  // recv() returns 0: the client will send no more
-    server.send_all("bye");            // but the connection is still open the other way
-    server.close();
-    EXPECT_EQ(test_support::receive_all(client), "bye");
+        client.send_all("question");
+        client.shutdown_write();
+        EXPECT_EQ(test_support::receive_all(server), "question");  // then recv() returns 0
+        server.send_all("bye");  // but the connection is still open the other way
+        server.close();
+        EXPECT_EQ(test_support::receive_all(client), "bye");
+    }
 }
 
 TEST(Shutdown, SendingAfterItGivesEPIPE) {

@@ -448,6 +448,86 @@ TEST(Epoll, ASignalEndsTheWaitWithNoEventsNotAnError) {
     ::sigaction(SIGALRM, &previous, nullptr);
 }
 
+// ---- hang-ups: what poll() and epoll report when the peer is done -------------------------
+
+// A poll() or epoll mask as names, for failure messages: "POLLIN|POLLOUT|POLLRDHUP".
+std::string event_names(unsigned mask) {
+    static const std::pair<unsigned, const char*> names[] = {
+        {POLLIN, "IN"},   {POLLPRI, "PRI"}, {POLLOUT, "OUT"},     {POLLERR, "ERR"},
+        {POLLHUP, "HUP"}, {POLLNVAL, "NVAL"}, {POLLRDHUP, "RDHUP"}};
+    std::string text;
+    for (const auto& [bit, name] : names) {
+        if (mask & bit) text += (text.empty() ? "" : "|") + std::string(name);
+    }
+    return text.empty() ? "none" : text;
+}
+
+// The events poll() reports for `socket`, asked for POLLIN|POLLOUT|POLLRDHUP, once one of
+// `awaited` is among them (at most patience_ms); 0 if that never happens.
+unsigned poll_events_once(const Socket& socket, unsigned awaited) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(patience_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd watched{.fd = socket.native_handle(),
+                       .events = POLLIN | POLLOUT | POLLRDHUP,
+                       .revents = 0};
+        if (::poll(&watched, 1, 100) == 1 && (watched.revents & awaited) != 0) {
+            return static_cast<unsigned short>(watched.revents);
+        }
+    }
+    return 0;
+}
+
+// The same through epoll (level-triggered), asked for EPOLLIN|EPOLLOUT|EPOLLRDHUP.
+unsigned epoll_events_once(const Socket& socket, unsigned awaited) {
+    Epoll epoll;
+    epoll.add(socket.native_handle(), EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(patience_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+        for (const auto& [fd, events] : ready_events(epoll, 100)) {
+            if (fd == socket.native_handle() && (events & awaited) != 0) return events;
+        }
+    }
+    return 0;
+}
+
+// The masks poll() and epoll report once `awaited` shows, each checked against `expected`.
+// (The POLL* and EPOLL* bits have the same values on Linux: one expectation serves both.)
+void expect_events(const Socket& socket, unsigned awaited, unsigned expected) {
+    static_assert(POLLIN == EPOLLIN && POLLOUT == EPOLLOUT && POLLERR == EPOLLERR &&
+                  POLLHUP == EPOLLHUP && POLLRDHUP == EPOLLRDHUP);
+    const unsigned polled = poll_events_once(socket, awaited);
+    EXPECT_EQ(polled, expected) << "poll: " << event_names(polled) << ", expected "
+                                << event_names(expected);
+    const unsigned epolled = epoll_events_once(socket, awaited);
+    EXPECT_EQ(epolled, expected) << "epoll: " << event_names(epolled) << ", expected "
+                                 << event_names(expected);
+}
+
+TEST(HangUp, APeersShutdownWriteIsInAndRdhupNotHup) {
+    // Half-closed: the peer sends no more but still reads, so this side can go on writing.
+    for (const std::string_view transport : {"unix", "tcp"}) {
+        SCOPED_TRACE(transport);
+        auto [server, client] = connect_pair(transport);
+        client.shutdown_write();
+        expect_events(server, POLLRDHUP, POLLIN | POLLOUT | POLLRDHUP);
+    }
+}
+
+TEST(HangUp, AUnixPeersCloseAddsHup) {
+    auto [server, client] = connect_pair("unix");
+    client.close();  // both directions are gone at once: the peer is in the same kernel
+    expect_events(server, POLLRDHUP, POLLIN | POLLOUT | POLLRDHUP | POLLHUP);
+}
+
+TEST(HangUp, ATcpPeersCloseLooksLikeAShutdownUntilAReset) {
+    auto [server, client] = connect_pair("tcp");
+    client.close();  // nothing unread: a FIN, the same segment shutdown(SHUT_WR) sends
+    expect_events(server, POLLRDHUP, POLLIN | POLLOUT | POLLRDHUP);
+    // Only when something is sent does the closed peer answer with RST: error and hang-up.
+    ASSERT_EQ(::send(server.native_handle(), "x", 1, MSG_NOSIGNAL), 1);
+    expect_events(server, POLLERR, POLLIN | POLLOUT | POLLRDHUP | POLLERR | POLLHUP);
+}
+
 // ---- EchoConnection ---------------------------------------------------------------------
 
 TEST(EchoConnection, EchoesWhatArrives) {
