@@ -340,9 +340,11 @@ class Worker {
     void watch_listeners() {
         if (listening_ || stopping_) return;
         for (Socket& listener : listeners_) {
-            // EPOLLEXCLUSIVE: of the workers waiting on this listener, one is woken per
-            // connection, not all of them (no thundering herd). It forbids EPOLL_CTL_MOD,
-            // so a pause removes the listener and a resume adds it again.
+            // EPOLLEXCLUSIVE: a connection wakes one or more of the workers waiting on this
+            // listener, not all of them (no thundering herd); Linux wakes the first that
+            // registered and is waiting. A busy worker registered earlier may find the
+            // listener readable too, so accept() may say EAGAIN. It forbids EPOLL_CTL_MOD,
+            // so a pause removes the listener and a resume adds it again (at the back).
             if (listener) epoll_.add(listener.native_handle(), EPOLLIN | EPOLLEXCLUSIVE);
         }
         listening_ = true;

@@ -226,6 +226,55 @@ def test_a_socket_nginx_may_not_open_gives_502_until_its_group_may(start_server,
     assert (response.status, response.body) == (200, GREETING), response
 
 
+def test_a_socket_file_left_by_a_dead_backend_gives_502_and_connection_refused(
+        start_server, nginx, short_dir):
+    # A backend killed with SIGKILL cannot remove its socket file: the file is there, nobody
+    # listens on it, and connect() fails at once with ECONNREFUSED.
+    server, proxy = behind_nginx(start_server, nginx, short_dir, "unix")
+    server.stop(signal.SIGKILL)
+    assert stat.S_ISSOCK(os.stat(server.path).st_mode), "the socket file should be left"
+    try:
+        response = proxy.get("/")
+        assert response.status == 502, response
+        line = error_log_line(proxy, "(111: Connection refused)")
+        assert f"connect() to unix:{server.path} failed (111: Connection refused)" in line, line
+    finally:
+        os.unlink(server.path)
+
+
+def test_a_backend_with_a_full_listen_queue_gives_502_and_eagain_at_once(start_server, nginx,
+                                                                          short_dir):
+    # nginx connects without blocking. A Unix listener whose queue is full makes that
+    # connect() fail at once with EAGAIN (TCP would drop the SYN and nginx would wait for
+    # proxy_connect_timeout). Here the backend is a listener that never accepts, with
+    # backlog 0 (it queues one connection), filled by the test first.
+    server, proxy = behind_nginx(start_server, nginx, short_dir, "unix")
+    server.stop()
+    stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    fillers = []
+    try:
+        stuck.bind(server.path)
+        stuck.listen(0)
+        while True:
+            filler = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            filler.setblocking(False)
+            fillers.append(filler)
+            try:
+                filler.connect(server.path)
+            except BlockingIOError:
+                break  # the queue is full
+            assert len(fillers) < 100, "the listen queue never filled"
+        response = proxy.get("/")
+        assert response.status == 502, response
+        line = error_log_line(proxy, "(11: Resource temporarily unavailable)")
+        assert f"connect() to unix:{server.path} failed" in line, line
+    finally:
+        for filler in fillers:
+            filler.close()
+        stuck.close()
+        os.unlink(server.path)
+
+
 @pytest.mark.skipif(AS_ROOT, reason="root searches any directory; as root, "
                     "test_a_socket_nginx_may_not_open_gives_502_until_its_group_may shows "
                     "the same error with nginx's workers running as nobody")

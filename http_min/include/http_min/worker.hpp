@@ -17,7 +17,7 @@ namespace http_min {
 /// request and send timeouts of Config).
 /// `access_log` may be null (no log). Several workers may share the same listening
 /// sockets: each listener is watched with EPOLLEXCLUSIVE, so a new connection wakes one
-/// worker, not all of them.
+/// or more of the waiting workers (on Linux, the first registered), not all of them.
 void run_worker(std::span<raw_sockets::Socket> listeners, const Config& config,
                 const raw_sockets::StopSignals& stop, std::FILE* access_log);
 
