@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "raw_sockets/socket.hpp"
 
@@ -25,6 +26,13 @@ struct Credentials {
 /// The BSDs and macOS spell it getpeereid() or LOCAL_PEERCRED.
 /// (Chapter 06's exercise.)
 Credentials peer_credentials(const Socket& socket);
+
+/// The supplementary groups of the peer, as they were when it connected (SO_PEERGROUPS,
+/// Linux 4.13 and later), translated into this process's user namespace like the ids of
+/// peer_credentials(). A server that admits by group (the docker group, say) should ask
+/// this rather than look the uid up in /etc/group: the kernel's list is what the peer
+/// actually had.
+std::vector<gid_t> peer_groups(const Socket& socket);
 
 /// "pid=123 uid=1000 gid=1000".
 std::string to_string(const Credentials& credentials);
