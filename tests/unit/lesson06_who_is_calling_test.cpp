@@ -373,6 +373,7 @@ TEST(PeerCredentials, AreTheEffectiveIdsWhileScmCredentialsCarryTheRealOnes) {
     std::string data;
     const Credentials in_the_message = raw_sockets::recv_credentials(connection, data);
     const Credentials at_connect = raw_sockets::peer_credentials(connection);
+    const pid_t child_pid = child.pid();
     connection.close();
     ASSERT_EQ(child.finish(), "");
 
@@ -383,8 +384,8 @@ TEST(PeerCredentials, AreTheEffectiveIdsWhileScmCredentialsCarryTheRealOnes) {
     // SCM_CREDENTIALS filled in by the kernel: the real ids, who started the program.
     EXPECT_EQ(in_the_message.uid, real_uid);
     EXPECT_EQ(in_the_message.gid, real_gid);
-    EXPECT_EQ(in_the_message.pid, child.pid());
-    EXPECT_EQ(at_connect.pid, child.pid());
+    EXPECT_EQ(in_the_message.pid, child_pid);
+    EXPECT_EQ(at_connect.pid, child_pid);
 }
 
 TEST(PeerCredentials, SoPeerGroupsListsThePeersSupplementaryGroups) {
