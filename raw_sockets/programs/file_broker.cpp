@@ -45,7 +45,8 @@ Fd open_under(const Fd& root, const std::string& name, std::string& why) {
         why = name + " is not a regular file";
         return Fd();
     }
-    // The client shares this open file description, flags included: hand it over as an
+    // The client shares this open file description, and with it the file status flags
+    // (O_NONBLOCK among them; FD_CLOEXEC is each descriptor's own): hand it over as an
     // ordinary blocking file.
     const int flags = ::fcntl(file.get(), F_GETFL);
     if (flags < 0 || ::fcntl(file.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {

@@ -16,6 +16,24 @@ std::string to_string(const Credentials& credentials) {
            " gid=" + std::to_string(credentials.gid);
 }
 
+//! [peer-groups]
+std::vector<gid_t> peer_groups(const Socket& socket) {
+    // The list has no fixed size: ask with room for some, and if the kernel answers ERANGE
+    // it has written the size it needs into `length`.
+    std::vector<gid_t> groups(16);
+    for (;;) {
+        auto length = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+        if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERGROUPS, groups.data(),
+                         &length) == 0) {
+            groups.resize(length / sizeof(gid_t));
+            return groups;
+        }
+        if (errno != ERANGE) throw_errno("getsockopt(SO_PEERGROUPS)", socket.name());
+        groups.resize(length / sizeof(gid_t) + 1);
+    }
+}
+//! [peer-groups]
+
 void enable_credentials_passing(const Socket& socket) {
     const int on = 1;
     if (::setsockopt(socket.native_handle(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) {

@@ -17,6 +17,8 @@ from typing import Optional
 
 import pytest
 
+from course_support.processes import Server, run
+from course_support.programs import program_path
 from course_support.usage import assert_refused_usage
 
 NOBODY = 65534
@@ -191,3 +193,104 @@ def test_bad_command_line_is_refused_in_one_line(run_program, short_dir, program
 
     assert_refused_usage(result, program, *named)
     assert os.listdir(short_dir) == [], "a refused command line must not bind anything"
+
+
+# --------------------------------------------------------------------------------------
+# Containers: user namespaces and abstract names
+
+
+def overflow_uid() -> int:
+    """The uid a process sees for a user its user namespace does not map (the sysctl
+    kernel.overflowuid, 65534 unless changed): read, not assumed."""
+    with open("/proc/sys/kernel/overflowuid") as sysctl:
+        return int(sysctl.read())
+
+
+def user_namespace_problem(*wrapper: str) -> Optional[str]:
+    """Why `wrapper + ["true"]` (an unshare command) cannot run here, or None."""
+    if shutil.which("unshare") is None:
+        return "util-linux's unshare is not installed"
+    probe = subprocess.run([*wrapper, "true"], capture_output=True, text=True, timeout=10)
+    if probe.returncode != 0:
+        return f"{' '.join(wrapper)} fails here: {probe.stderr.strip()}"
+    return None
+
+
+AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+
+
+def test_allow_uid_65534_admits_host_root_to_a_server_in_a_user_namespace(start_server,
+                                                                        run_program, short_dir):
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the client must be root, and the server another user")
+    in_a_namespace = [*AS_NOBODY, "unshare", "--user", "--map-current-user"]
+    problem = user_namespace_problem(*in_a_namespace)
+    if problem is not None:
+        pytest.skip(f"unprivileged user namespaces are unavailable: {problem}")
+    if overflow_uid() != NOBODY:
+        pytest.skip(f"kernel.overflowuid is {overflow_uid()} here, not {NOBODY}: the numbers "
+                    "of root and nobody no longer coincide in a namespace")
+    # The server runs as nobody, in a directory of its own and from a copy of the program
+    # it can reach (the build tree may be private to root).
+    os.chmod(short_dir, 0o755)
+    home = os.path.join(short_dir, "ns")
+    os.mkdir(home)
+    os.chown(home, NOBODY, NOBODY)
+    program = os.path.join(home, "whoami_server")
+    shutil.copy2(program_path("whoami_server"), program)
+    os.chmod(program, 0o755)
+    address = f"unix:{home}/who.sock"
+
+    # A server inside a user namespace that maps only its own uid, as a rootless container
+    # runs, allowing "65534" to mean nobody.
+    contained = start_server.keep(Server(
+        "whoami_server", address,
+        [*in_a_namespace, program, address, "--allow-uid", str(NOBODY), "--mode", "0666"],
+        cwd=home))
+    contained.wait_until_accepting()
+    # The same server on the host.
+    on_the_host = start_server("whoami_server", "unix",
+                               ["{address}", "--allow-uid", str(NOBODY), "--mode", "0666"])
+
+    # On the host, root is uid 0 and refused...
+    refused = answer_of(run_program("sock_request", on_the_host.address), on_the_host)
+    assert refused == "denied: uid 0 is not allowed\n"
+    # ...but root has no number inside the namespace: the kernel shows the overflow uid,
+    # which is nobody's, and the list lets root in.
+    admitted = answer_of(run_program("sock_request", contained.address), contained)
+    assert re.fullmatch(rf"pid=\d+ uid={NOBODY} gid={NOBODY}\n", admitted), admitted
+
+
+def test_every_local_user_reaches_an_abstract_socket(start_server, run_program_as_nobody):
+    server = start_server("whoami_server", "abstract")
+
+    # No file, hence no mode, no owner, no directory: nothing for the kernel to check.
+    as_nobody = answer_of(run_program_as_nobody("sock_request", server.address), server)
+
+    assert re.fullmatch(rf"pid=\d+ uid={NOBODY} gid={NOBODY}\n", as_nobody), as_nobody
+
+
+def test_another_network_namespace_cannot_reach_an_abstract_name(start_server, run_program,
+                                                                 short_dir):
+    # As root `unshare --net` alone; a normal user needs a user namespace to be allowed it.
+    in_another_netns = (["unshare", "--net"] if os.geteuid() == 0
+                        else ["unshare", "--user", "--net"])
+    problem = user_namespace_problem(*in_another_netns)
+    if problem is not None:
+        pytest.skip(f"cannot create a network namespace: {problem}")
+    abstract = start_server("whoami_server", "abstract")
+    pathname = start_server("whoami_server", "unix")
+    client = program_path("sock_request")
+
+    # From our network namespace both answer (what `--network host` gives a container).
+    for server in (abstract, pathname):
+        assert answer_of(run_program("sock_request", server.address), server).startswith("pid=")
+
+    # From another one (a container with its own network), the abstract name does not exist;
+    # the socket file, reached through the same file system, still works.
+    unreachable = run([*in_another_netns, client, abstract.address], cwd=short_dir)
+    assert unreachable.returncode != 0 and unreachable.stdout == "", unreachable
+    assert "ECONNREFUSED" in one_line(unreachable), unreachable.stderr
+    through_the_file = run([*in_another_netns, client, pathname.address], cwd=short_dir)
+    assert through_the_file.returncode == 0, f"{through_the_file.stderr}\n{pathname.describe()}"
+    assert through_the_file.stdout.startswith("pid="), through_the_file.stdout

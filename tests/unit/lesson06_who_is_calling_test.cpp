@@ -9,8 +9,11 @@
 // 65534) before it connects. They are skipped when the tests do not run as root.
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -18,8 +21,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <fstream>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -38,6 +43,10 @@ using test_support::Child;
 using test_support::contains;
 using test_support::TempDir;
 using test_support::thrown;
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77  // Linux 6.5; older C library headers lack the name
+#endif
 
 constexpr uid_t nobody_uid = 65534;
 constexpr gid_t nobody_gid = 65534;  // nogroup on Debian
@@ -150,6 +159,73 @@ int send_claimed_credentials(int fd, const ucred& claimed) {
     return ::sendmsg(fd, &message, MSG_NOSIGNAL) == 1 ? 0 : errno;
 }
 
+// The uid (or gid) the kernel shows for an id that has no mapping in the reader's user
+// namespace: the sysctls kernel.overflowuid and kernel.overflowgid, 65534 unless someone
+// changed them. Read, not assumed.
+unsigned overflow_id(const std::string& sysctl) {
+    std::ifstream file("/proc/sys/kernel/" + sysctl);
+    unsigned value = 65534;
+    file >> value;
+    return value;
+}
+uid_t overflow_uid() {
+    return overflow_id("overflowuid");
+}
+gid_t overflow_gid() {
+    return overflow_id("overflowgid");
+}
+
+// In a forked child: writes `text` to /proc/self/`name` (uid_map, gid_map, setgroups).
+std::string write_proc_self(const std::string& name, const std::string& text) {
+    const Fd file(::open(("/proc/self/" + name).c_str(), O_WRONLY | O_CLOEXEC));
+    if (!file) return "open /proc/self/" + name + ": " + raw_sockets::errno_name(errno);
+    if (::write(file.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+        return "write /proc/self/" + name + ": " + raw_sockets::errno_name(errno);
+    }
+    return {};
+}
+
+// In a forked child: enters a new user namespace that maps only this process's own uid and
+// gid (to themselves), as `unshare --user --map-current-user` does. Returns what failed.
+std::string enter_user_namespace_mapping_only_myself() {
+    const uid_t uid = ::geteuid();
+    const gid_t gid = ::getegid();
+    // After setuid() the kernel makes /proc/self root's: let this process write its maps.
+    if (::prctl(PR_SET_DUMPABLE, 1) != 0) return "prctl: " + raw_sockets::errno_name(errno);
+    if (::unshare(CLONE_NEWUSER) != 0) return "unshare: " + raw_sockets::errno_name(errno);
+    if (std::string failed = write_proc_self("uid_map", std::to_string(uid) + " " +
+                                                            std::to_string(uid) + " 1");
+        !failed.empty()) {
+        return failed;
+    }
+    // An unprivileged process must give up setgroups() before it may write its gid_map.
+    if (std::string failed = write_proc_self("setgroups", "deny"); !failed.empty()) return failed;
+    return write_proc_self("gid_map", std::to_string(gid) + " " + std::to_string(gid) + " 1");
+}
+
+// Why the user-namespace tests skip, when this machine does not let the process make one.
+std::string user_namespaces_unavailable() {
+    Child probe([] {
+        return ::unshare(CLONE_NEWUSER) == 0 ? std::string()
+                                             : "unshare(CLONE_NEWUSER): " +
+                                                   raw_sockets::errno_name(errno);
+    });
+    const std::string failed = probe.finish();
+    return failed.empty() ? std::string()
+                          : "this machine does not let the tests create a user namespace (" +
+                                failed +
+                                "; see user.max_user_namespaces, or a distribution's "
+                                "kernel.unprivileged_userns_clone)";
+}
+
+// A unique abstract address: one abstract namespace per network namespace, shared by every
+// user and every test running at the same time.
+Address unique_abstract_address() {
+    std::random_device random;
+    return Address::parse("unix:@course-lesson06-" + std::to_string(::getpid()) + "-" +
+                          std::to_string(random()));
+}
+
 // ---- SO_PEERCRED ---------------------------------------------------------------------------
 
 TEST(PeerCredentials, ReportsTheConnectingProcess) {
@@ -258,6 +334,188 @@ TEST(PeerCredentials, OverTcpSayNothing) {
     }
 }
 
+
+TEST(PeerCredentials, AreTheEffectiveIdsWhileScmCredentialsCarryTheRealOnes) {
+    if (!is_root()) GTEST_SKIP() << needs_root;
+    const TempDir dir;
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0711), 0);
+    const Socket listener = listen_with_mode(dir, "who.sock", 0666);
+    give_up_after_10s(listener);
+    const Address address = raw_sockets::local_address(listener);
+    // As a set-user-ID program runs: the real ids are the user who started it, the effective
+    // ids (and the saved ones) the program's owner. Both unlike root, so all privilege goes.
+    constexpr uid_t real_uid = nobody_uid;
+    constexpr gid_t real_gid = nobody_gid;
+    constexpr uid_t effective_uid = 65533;
+    constexpr gid_t effective_gid = not_nobodys_gid;
+
+    Child child([&]() -> std::string {
+        if (::setgroups(0, nullptr) != 0) return "setgroups: " + raw_sockets::errno_name(errno);
+        if (::setresgid(real_gid, effective_gid, effective_gid) != 0) {
+            return "setresgid: " + raw_sockets::errno_name(errno);
+        }
+        if (::setresuid(real_uid, effective_uid, effective_uid) != 0) {
+            return "setresuid: " + raw_sockets::errno_name(errno);
+        }
+        Socket server = raw_sockets::connect_to(address);
+        std::array<std::byte, 1> go{};
+        if (!server.recv_exact(go)) return "no go from the server";
+        server.send_all("x");  // a plain send: the kernel fills in SCM_CREDENTIALS itself
+        while (server.recv_some(go) != 0) {
+        }
+        return {};
+    });
+
+    Socket connection = raw_sockets::accept_connection(listener);
+    give_up_after_10s(connection);
+    raw_sockets::enable_credentials_passing(connection);
+    connection.send_all("g");  // only now may the child send: SO_PASSCRED is on
+    std::string data;
+    const Credentials in_the_message = raw_sockets::recv_credentials(connection, data);
+    const Credentials at_connect = raw_sockets::peer_credentials(connection);
+    const pid_t child_pid = child.pid();
+    connection.close();
+    ASSERT_EQ(child.finish(), "");
+
+    EXPECT_EQ(data, "x");
+    // SO_PEERCRED: the effective ids, those that decide what a process may do.
+    EXPECT_EQ(at_connect.uid, effective_uid);
+    EXPECT_EQ(at_connect.gid, effective_gid);
+    // SCM_CREDENTIALS filled in by the kernel: the real ids, who started the program.
+    EXPECT_EQ(in_the_message.uid, real_uid);
+    EXPECT_EQ(in_the_message.gid, real_gid);
+    EXPECT_EQ(in_the_message.pid, child_pid);
+    EXPECT_EQ(at_connect.pid, child_pid);
+}
+
+TEST(PeerCredentials, SoPeerGroupsListsThePeersSupplementaryGroups) {
+    const TempDir dir;
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0711), 0);
+    const Socket listener = listen_with_mode(dir, "who.sock", 0666);
+    give_up_after_10s(listener);
+    const Address address = raw_sockets::local_address(listener);
+    // As root the child takes groups of our choosing; otherwise it keeps ours.
+    std::vector<gid_t> expected = {100, not_nobodys_gid, 4242};
+    if (!is_root()) {
+        expected.resize(static_cast<std::size_t>(::getgroups(0, nullptr)));
+        ASSERT_EQ(::getgroups(static_cast<int>(expected.size()), expected.data()),
+                  static_cast<int>(expected.size()));
+    }
+
+    Child child([&]() -> std::string {
+        if (is_root()) {
+            if (std::string failed = become(nobody_uid, nobody_gid, expected); !failed.empty()) {
+                return failed;
+            }
+        }
+        Socket server = raw_sockets::connect_to(address);
+        std::array<std::byte, 1> end{};
+        while (server.recv_some(end) != 0) {
+        }
+        return {};
+    });
+    Socket connection = raw_sockets::accept_connection(listener);
+    std::vector<gid_t> groups = raw_sockets::peer_groups(connection);
+    connection.close();
+    ASSERT_EQ(child.finish(), "");
+
+    std::sort(groups.begin(), groups.end());  // the kernel keeps them sorted; no promise
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(groups, expected);
+}
+
+TEST(PeerCredentials, SoPeerPidfdKeepsNamingThePeerAfterItExits) {
+    const TempDir dir;
+    const Socket listener = listen_with_mode(dir, "who.sock", 0600);
+    give_up_after_10s(listener);
+    const Address address = raw_sockets::local_address(listener);
+    Child child([&]() -> std::string {
+        Socket server = raw_sockets::connect_to(address);
+        std::array<std::byte, 1> end{};
+        while (server.recv_some(end) != 0) {
+        }
+        return {};
+    });
+    Socket connection = raw_sockets::accept_connection(listener);
+
+    int pidfd = -1;
+    socklen_t length = sizeof pidfd;
+    if (::getsockopt(connection.native_handle(), SOL_SOCKET, SO_PEERPIDFD, &pidfd, &length) != 0) {
+        const int error = errno;
+        connection.close();
+        child.finish();
+        if (error == ENOPROTOOPT) GTEST_SKIP() << "needs Linux 6.5 or later for SO_PEERPIDFD";
+        FAIL() << "getsockopt(SO_PEERPIDFD): " << raw_sockets::errno_name(error);
+    }
+    const Fd peer(pidfd);
+    // Signal 0 checks that the process is there, without sending anything.
+    EXPECT_EQ(::syscall(SYS_pidfd_send_signal, peer.get(), 0, nullptr, 0), 0);
+
+    connection.close();  // the child sees end of stream, exits, and is reaped
+    ASSERT_EQ(child.finish(), "");
+    // Its pid may now go to any new process; the pidfd still means the one that connected.
+    EXPECT_EQ(::syscall(SYS_pidfd_send_signal, peer.get(), 0, nullptr, 0), -1);
+    EXPECT_EQ(errno, ESRCH);
+}
+
+// ---- user namespaces: ids as the reader's namespace sees them ------------------------------
+
+TEST(UserNamespaces, AnIdTheReadersNamespaceDoesNotMapReadsAsTheOverflowUid) {
+    if (const std::string why = user_namespaces_unavailable(); !why.empty()) {
+        GTEST_SKIP() << why;
+    }
+    // A pair made by this process: each end's SO_PEERCRED names us, with our uid.
+    auto [ours, theirs] = raw_sockets::socket_pair();
+    give_up_after_10s(theirs);
+    const uid_t overflow = overflow_uid();
+    const gid_t overflow_group = overflow_gid();
+
+    // The child enters a user namespace with no mappings at all: no id of the outside
+    // world, not even its own, has a name in there.
+    Child child([&]() -> std::string {
+        if (::unshare(CLONE_NEWUSER) != 0) return "unshare: " + raw_sockets::errno_name(errno);
+        return raw_sockets::to_string(raw_sockets::peer_credentials(theirs));
+    });
+    EXPECT_EQ(child.finish(), "pid=" + std::to_string(::getpid()) + " uid=" +
+                                  std::to_string(overflow) +
+                                  " gid=" + std::to_string(overflow_group));
+    // The same socket, read from our namespace: our own uid.
+    EXPECT_EQ(raw_sockets::peer_credentials(theirs).uid, ::geteuid());
+}
+
+TEST(UserNamespaces, HostRootReadsAsTheOverflowUidInANamespaceThatMapsOnlyTheServersUid) {
+    if (!is_root()) GTEST_SKIP() << needs_root;
+    if (const std::string why = user_namespaces_unavailable(); !why.empty()) {
+        GTEST_SKIP() << why;
+    }
+    const TempDir dir;
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0711), 0);
+    const Socket listener = listen_with_mode(dir, "who.sock", 0666);
+    give_up_after_10s(listener);
+    const Address address = raw_sockets::local_address(listener);
+    const uid_t overflow = overflow_uid();
+    const gid_t overflow_group = overflow_gid();
+
+    // The server side: nobody, in a user namespace of its own that maps only nobody (as
+    // `unshare --user --map-current-user` would). Root connects from outside.
+    Child server([&]() -> std::string {
+        if (std::string failed = become(nobody_uid, nobody_gid); !failed.empty()) return failed;
+        if (std::string failed = enter_user_namespace_mapping_only_myself(); !failed.empty()) {
+            return failed;
+        }
+        const Socket connection = raw_sockets::accept_connection(listener);
+        return raw_sockets::to_string(raw_sockets::peer_credentials(connection));
+    });
+    const Socket as_root = raw_sockets::connect_to(address);
+
+    // Root is not mapped in there, so the server sees the overflow uid (kernel.overflowuid,
+    // 65534 by default: nobody's number). A list that allows 65534 in such a server lets
+    // root in.
+    EXPECT_EQ(server.finish(), "pid=" + std::to_string(::getpid()) + " uid=" +
+                                   std::to_string(overflow) +
+                                   " gid=" + std::to_string(overflow_group));
+}
+
 // ---- who may connect -----------------------------------------------------------------------
 
 TEST(Access, ConnectNeedsWritePermissionOnTheSocketFile) {
@@ -342,6 +600,46 @@ TEST(Access, AnyLocalUserCanReachTcpLoopback) {
     const Socket listener = raw_sockets::listen_on(Address::parse("127.0.0.1:0"));
     // No file, so no permission to check: a port is open to every process on the machine.
     EXPECT_EQ(connect_as_nobody(raw_sockets::local_address(listener)), "connected");
+}
+
+TEST(Access, AnAbstractNameHasNoPermissionCheck) {
+    if (!is_root()) GTEST_SKIP() << needs_root;
+    // A pathname socket as private as it gets: mode 0600 in a 0700 directory.
+    const TempDir dir;
+    const Socket pathname = listen_with_mode(dir, "private.sock", 0600);
+    ASSERT_EQ(octal(permissions_of(dir.path())), "0700");
+    // An abstract name: no file, so no mode, no owner, no directory to search.
+    const Socket abstract = raw_sockets::listen_on(unique_abstract_address());
+
+    EXPECT_EQ(connect_as_nobody(raw_sockets::local_address(pathname)), "EACCES");
+    EXPECT_EQ(connect_as_nobody(raw_sockets::local_address(abstract)), "connected");
+}
+
+TEST(Access, AbstractNamesBelongToTheNetworkNamespace) {
+    // As root a child may enter a new network namespace; otherwise it needs a user
+    // namespace to be allowed to.
+    const int namespaces = is_root() ? CLONE_NEWNET : CLONE_NEWUSER | CLONE_NEWNET;
+    if (!is_root()) {
+        if (const std::string why = user_namespaces_unavailable(); !why.empty()) {
+            GTEST_SKIP() << why;
+        }
+    }
+    const TempDir dir;
+    const Socket pathname = listen_with_mode(dir, "shared.sock", 0600);
+    const Socket abstract = raw_sockets::listen_on(unique_abstract_address());
+    const Address pathname_address = raw_sockets::local_address(pathname);
+    const Address abstract_address = raw_sockets::local_address(abstract);
+
+    // Still in ours, the child reaches both; in a network namespace of its own (a container
+    // without --network host) the abstract name is gone, while the file, reached through
+    // the same file system, still works.
+    Child child([&]() -> std::string {
+        std::string seen = try_connect(abstract_address) + " " + try_connect(pathname_address);
+        if (::unshare(namespaces) != 0) return "unshare: " + raw_sockets::errno_name(errno);
+        return seen + ", then " + try_connect(abstract_address) + " " +
+               try_connect(pathname_address);
+    });
+    EXPECT_EQ(child.finish(), "connected connected, then ECONNREFUSED connected");
 }
 
 // ---- SCM_CREDENTIALS -----------------------------------------------------------------------

@@ -1,8 +1,10 @@
 // Chapter 07: passing descriptors. A socketpair connects a parent and the child it forks;
 // SCM_RIGHTS sends an open file (a pipe, a regular file, a listening socket) to another
-// process, which gets a new descriptor number for the same open file, offset included. At
-// least one byte must travel with the descriptors; received ones are close-on-exec; and
-// descriptors that do not fit are reported (MSG_CTRUNC) without leaking any.
+// process, which gets a new descriptor number for the same open file description: offset and
+// file status flags shared, FD_CLOEXEC its own. On a stream at least one byte must travel with
+// the descriptors (SOCK_SEQPACKET and SOCK_DGRAM need none); received ones are close-on-exec;
+// at most 253 go in one message; descriptors that do not fit are reported (MSG_CTRUNC)
+// without leaking any; and TCP carries none.
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,6 +20,8 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "raw_sockets/raw_sockets.hpp"
@@ -160,7 +164,63 @@ TEST(ScmRights, SharesTheFileOffset) {
     EXPECT_EQ(::lseek(file.get(), 0, SEEK_CUR), 7);
 }
 
-TEST(ScmRights, NeedsAtLeastOneDataByte) {
+// Sends `fds` with `data` (which may be empty) in one sendmsg() on `fd`, as send_fds() would
+// but without its checks. Returns what sendmsg() returned, or -errno.
+ssize_t send_raw(int fd, std::string_view data, std::span<const int> fds) {
+    std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));  // new[]: aligned enough
+    iovec payload{.iov_base = const_cast<char*>(data.data()), .iov_len = data.size()};
+    msghdr message{};
+    message.msg_iov = &payload;
+    message.msg_iovlen = 1;
+    message.msg_control = control.data();
+    message.msg_controllen = control.size();
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(header), fds.data(), sizeof(int) * fds.size());
+    const ssize_t sent = ::sendmsg(fd, &message, MSG_NOSIGNAL);
+    return sent < 0 ? -errno : sent;
+}
+
+// What one recvmsg() on `fd` with room for `room` descriptors got, without waiting:
+// "N bytes, M fds" (the descriptors are closed again), or the errno's name.
+std::string receive_raw(int fd, std::size_t room = 4) {
+    std::array<char, 64> buffer{};
+    std::vector<char> control(CMSG_SPACE(sizeof(int) * room));
+    iovec payload{.iov_base = buffer.data(), .iov_len = buffer.size()};
+    msghdr message{};
+    message.msg_iov = &payload;
+    message.msg_iovlen = 1;
+    message.msg_control = control.data();
+    message.msg_controllen = control.size();
+    const ssize_t received = ::recvmsg(fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (received < 0) return raw_sockets::errno_name(errno);
+    std::size_t count = 0;
+    for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
+         header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t here = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < here; ++i) {
+            int received_fd = -1;
+            std::memcpy(&received_fd, CMSG_DATA(header) + i * sizeof(int), sizeof received_fd);
+            ::close(received_fd);
+        }
+        count += here;
+    }
+    return std::to_string(received) + " bytes, " + std::to_string(count) + " fds";
+}
+
+// A connected pair of Unix sockets of `type` (SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM).
+std::array<Fd, 2> unix_pair(int type) {
+    int fds[2];
+    if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) != 0) {
+        throw std::runtime_error("socketpair failed");
+    }
+    return {Fd(fds[0]), Fd(fds[1])};
+}
+
+TEST(ScmRights, AStreamNeedsAtLeastOneDataByte) {
     auto [sender, receiver] = raw_sockets::socket_pair();
     Pipe pipe;
     const int sent[] = {pipe.write.get()};
@@ -172,22 +232,75 @@ TEST(ScmRights, NeedsAtLeastOneDataByte) {
 
     // Why: on a stream socket, a sendmsg() of zero bytes sends nothing at all, and the
     // descriptors attached to it are dropped without an error.
-    union {
-        char bytes[CMSG_SPACE(sizeof(int))];
-        cmsghdr align;
-    } control{};
-    msghdr message{};
-    message.msg_control = control.bytes;
-    message.msg_controllen = sizeof control.bytes;
-    cmsghdr* header = CMSG_FIRSTHDR(&message);
-    header->cmsg_level = SOL_SOCKET;
-    header->cmsg_type = SCM_RIGHTS;
-    header->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(header), sent, sizeof(int));
-    EXPECT_EQ(::sendmsg(sender.native_handle(), &message, MSG_NOSIGNAL), 0);
-    char byte = 0;
-    EXPECT_EQ(::recv(receiver.native_handle(), &byte, 1, MSG_DONTWAIT), -1);
-    EXPECT_EQ(errno, EAGAIN);
+    EXPECT_EQ(send_raw(sender.native_handle(), "", sent), 0);
+    EXPECT_EQ(receive_raw(receiver.native_handle()), "EAGAIN");
+    // With one byte, they arrive.
+    EXPECT_EQ(send_raw(sender.native_handle(), "x", sent), 1);
+    EXPECT_EQ(receive_raw(receiver.native_handle()), "1 bytes, 1 fds");
+}
+
+TEST(ScmRights, SeqpacketAndDatagramCarryDescriptorsWithNoData) {
+    Pipe pipe;
+    const int sent[] = {pipe.write.get()};
+    for (const auto& [type, name] : {std::pair{SOCK_SEQPACKET, "SOCK_SEQPACKET"},
+                                     std::pair{SOCK_DGRAM, "SOCK_DGRAM"}}) {
+        SCOPED_TRACE(name);
+        const auto [sender, receiver] = unix_pair(type);
+        // A message of zero bytes exists on these: it carries the descriptor alone. (For
+        // SOCK_SEQPACKET recvmsg() returns 0, as it would at end of stream: the descriptor
+        // is what tells the two apart.)
+        EXPECT_EQ(send_raw(sender.get(), "", sent), 0);
+        EXPECT_EQ(receive_raw(receiver.get()), "0 bytes, 1 fds");
+    }
+}
+
+TEST(ScmRights, AtMost253DescriptorsPerMessage) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    Pipe pipe;
+    // The same descriptor many times over: each becomes a descriptor of its own on arrival.
+    const std::vector<int> many(254, pipe.write.get());
+
+    // SCM_MAX_FD is 253 (255 before Linux 2.6.38): one more, and sendmsg() refuses.
+    EXPECT_EQ(send_raw(sender.native_handle(), "x", std::span(many).first(254)), -EINVAL);
+    EXPECT_EQ(send_raw(sender.native_handle(), "x", std::span(many).first(253)), 1);
+    EXPECT_EQ(receive_raw(receiver.native_handle(), 253), "1 bytes, 253 fds");
+}
+
+TEST(ScmRights, TcpCarriesNoDescriptors) {
+    const Socket listener = raw_sockets::listen_on(Address::parse("127.0.0.1:0"));
+    Socket client = raw_sockets::connect_to(raw_sockets::local_address(listener));
+    Socket server = raw_sockets::accept_connection(listener);
+    give_up_after_10s(server);
+    Pipe pipe;
+    const int sent[] = {pipe.write.get()};
+
+    // sendmsg() takes the SCM_RIGHTS message and sends the byte; the descriptor stays home.
+    EXPECT_EQ(send_raw(client.native_handle(), "x", sent), 1);
+    std::array<std::byte, 1> byte{};
+    ASSERT_EQ(::recv(server.native_handle(), byte.data(), 1, MSG_PEEK), 1);  // it has arrived
+    EXPECT_EQ(receive_raw(server.native_handle()), "1 bytes, 0 fds");
+}
+
+TEST(ScmRights, StatusFlagsAreSharedButCloseOnExecIsPerDescriptor) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(receiver);
+    Pipe inheritable(0);
+    const int ours = inheritable.write.get();
+    ASSERT_EQ(::fcntl(ours, F_GETFL) & O_NONBLOCK, 0);
+
+    const int sent[] = {ours};
+    raw_sockets::send_fds(sender, "x", sent);
+    const ReceivedFds received = raw_sockets::recv_fds(receiver, 16, 1);
+    ASSERT_EQ(received.fds.size(), 1u);
+    const int theirs = received.fds[0].get();
+
+    // File status flags live in the open file description, which both descriptors share:
+    // the receiver makes it non-blocking, and so is ours.
+    ASSERT_EQ(::fcntl(theirs, F_SETFL, ::fcntl(theirs, F_GETFL) | O_NONBLOCK), 0);
+    EXPECT_NE(::fcntl(ours, F_GETFL) & O_NONBLOCK, 0);
+    // FD_CLOEXEC is a descriptor flag: set on theirs (MSG_CMSG_CLOEXEC), not on ours.
+    EXPECT_NE(::fcntl(theirs, F_GETFD) & FD_CLOEXEC, 0);
+    EXPECT_EQ(::fcntl(ours, F_GETFD) & FD_CLOEXEC, 0);
 }
 
 TEST(ScmRights, ReceivedDescriptorsAreCloseOnExec) {
@@ -224,6 +337,25 @@ TEST(ScmRights, TruncationIsDetectedAndNothingLeaks) {
     EXPECT_EQ(open_descriptor_count(), open_before);
 }
 
+TEST(ScmRights, AReceiveWithNoRoomClosesTheDescriptors) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(receiver);
+    Pipe pipe;
+    const int sent[] = {pipe.write.get()};
+    raw_sockets::send_fds(sender, "x", sent);
+    pipe.write.reset();  // the message now holds the only write end
+    const std::size_t open_before = open_descriptor_count();
+
+    // A plain recv() offers no control buffer: the byte arrives, the descriptor is closed.
+    std::array<char, 16> buffer{};
+    ASSERT_EQ(::recv(receiver.native_handle(), buffer.data(), buffer.size(), 0), 1);
+    EXPECT_EQ(open_descriptor_count(), open_before);
+    // The last write end is gone, so the reader sees end of file (0), not "no data yet"
+    // (-1, EAGAIN: a write end still open somewhere).
+    ASSERT_EQ(::fcntl(pipe.read.get(), F_SETFL, O_NONBLOCK), 0);
+    EXPECT_EQ(::read(pipe.read.get(), buffer.data(), buffer.size()), 0);
+}
+
 TEST(ScmRights, PassesSeveralDescriptorsAtOnce) {
     auto [sender, receiver] = raw_sockets::socket_pair();
     give_up_after_10s(receiver);
@@ -250,7 +382,9 @@ TEST(ScmRights, HandsAListeningSocketToAnotherProcess) {
     give_up_after_10s(parent_end);
 
     // The child is forked before the listener exists: it can only get it through the pair.
-    // This is how chapter 09's pre-forked workers can be given their listening socket.
+    // (Chapter 09's workers need none of this: they are forked after the bind and inherit
+    // the listener. Passing it matters for a process that already runs, such as a new
+    // version of a server taking over from the old one.)
     Child child([&]() -> std::string {
         parent_end.close();
         ReceivedFds received = raw_sockets::recv_fds(child_end, 16, 1);

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "raw_sockets/socket.hpp"
 
@@ -19,12 +20,21 @@ struct Credentials {
 };
 
 /// The credentials of the process that connected (or, for the client, that listened):
-/// SO_PEERCRED, recorded by the kernel at connect() time, so the peer cannot forge them.
+/// SO_PEERCRED, recorded by the kernel at connect() (or socketpair()) time, so the peer
+/// cannot forge them. The uid and gid are the *effective* ones, translated into the user
+/// namespace of the process that asks (an unmapped id reads as kernel.overflowuid, 65534).
 /// Meaningful on Unix sockets only: on a TCP socket Linux answers pid 0 and uid and gid
 /// -1, since a TCP peer may be on another machine and the kernel knows nothing of it.
 /// The BSDs and macOS spell it getpeereid() or LOCAL_PEERCRED.
 /// (Chapter 06's exercise.)
 Credentials peer_credentials(const Socket& socket);
+
+/// The supplementary groups of the peer, as they were when it connected (SO_PEERGROUPS,
+/// Linux 4.13 and later), translated into this process's user namespace like the ids of
+/// peer_credentials(). A server that admits by group (the docker group, say) should ask
+/// this rather than look the uid up in /etc/group: the kernel's list is what the peer
+/// actually had.
+std::vector<gid_t> peer_groups(const Socket& socket);
 
 /// "pid=123 uid=1000 gid=1000".
 std::string to_string(const Credentials& credentials);
@@ -33,9 +43,9 @@ std::string to_string(const Credentials& credentials);
 /// receives (SO_PASSCRED); needed before recv_credentials().
 void enable_credentials_passing(const Socket& socket);
 
-/// Sends `data` (at least one byte) with this process's pid, uid and gid attached as an
-/// SCM_CREDENTIALS message. The kernel checks them: a process may not claim another's
-/// identity unless privileged.
+/// Sends `data` (at least one byte) with this process's pid, real uid and real gid attached
+/// as an SCM_CREDENTIALS message. The kernel checks them: an unprivileged process may claim
+/// only its own pid and one of its real, effective or saved ids.
 void send_credentials(Socket& socket, std::string_view data);
 
 /// Receives one message with its SCM_CREDENTIALS. Throws ProtocolError if none came
