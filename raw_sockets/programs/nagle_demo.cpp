@@ -51,8 +51,8 @@ void set_cork(const Socket& socket, int on) {
 
 // One send() of a small piece, all of it (a few bytes always fit in an empty socket buffer).
 void send_piece(const Socket& socket, std::string_view piece, int flags) {
-    const ssize_t sent = ::send(socket.native_handle(), piece.data(), piece.size(),
-                                flags | MSG_NOSIGNAL);
+    const ssize_t sent =
+        ::send(socket.native_handle(), piece.data(), piece.size(), flags | MSG_NOSIGNAL);
     if (sent < 0) throw_errno("send", socket.name());
     if (static_cast<std::size_t>(sent) != piece.size()) throw std::runtime_error("short send");
 }
@@ -92,45 +92,45 @@ std::pair<Socket, Socket> connected_pair(std::string_view transport) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return run_program(argc, argv, "unix|tcp [two-writes|nodelay|more|cork|writev]",
-                       [](std::span<char*> args) {
-        expect_leading_arguments(args, {"TRANSPORT"});
-        const std::string_view transport = args[0];
-        const std::string_view way = args.size() > 1 ? args[1] : "two-writes";
-        if (transport != "unix" && transport != "tcp") {
-            throw UsageError("unknown transport '" + std::string(transport) + "'");
-        }
-        if (way != "two-writes" && way != "nodelay" && way != "more" && way != "cork" &&
-            way != "writev") {
-            throw UsageError("unknown way '" + std::string(way) + "'");
-        }
-        if (transport == "unix" && way != "two-writes") {
-            throw UsageError("a Unix socket has no Nagle to turn off: use two-writes");
-        }
-        expect_arguments(args.subspan(std::min<std::size_t>(args.size(), 2)), {});
-        auto [client, server] = connected_pair(transport);
-        std::thread serving([&server, way] { serve(server, way); });
+    return run_program(
+        argc, argv, "unix|tcp [two-writes|nodelay|more|cork|writev]", [](std::span<char*> args) {
+            expect_leading_arguments(args, {"TRANSPORT"});
+            const std::string_view transport = args[0];
+            const std::string_view way = args.size() > 1 ? args[1] : "two-writes";
+            if (transport != "unix" && transport != "tcp") {
+                throw UsageError("unknown transport '" + std::string(transport) + "'");
+            }
+            if (way != "two-writes" && way != "nodelay" && way != "more" && way != "cork" &&
+                way != "writev") {
+                throw UsageError("unknown way '" + std::string(way) + "'");
+            }
+            if (transport == "unix" && way != "two-writes") {
+                throw UsageError("a Unix socket has no Nagle to turn off: use two-writes");
+            }
+            expect_arguments(args.subspan(std::min<std::size_t>(args.size(), 2)), {});
+            auto [client, server] = connected_pair(transport);
+            std::thread serving([&server, way] { serve(server, way); });
 
-        std::vector<double> milliseconds;
-        std::string response(head.size() + body.size(), '\0');
-        for (int count = 0; count < requests; ++count) {
-            const auto started = std::chrono::steady_clock::now();
-            client.send_all(request);
-            if (!client.recv_exact(std::as_writable_bytes(std::span(response)))) break;
-            const std::chrono::duration<double, std::milli> took =
-                std::chrono::steady_clock::now() - started;
-            milliseconds.push_back(took.count());
-        }
-        client.close();
-        serving.join();
+            std::vector<double> milliseconds;
+            std::string response(head.size() + body.size(), '\0');
+            for (int count = 0; count < requests; ++count) {
+                const auto started = std::chrono::steady_clock::now();
+                client.send_all(request);
+                if (!client.recv_exact(std::as_writable_bytes(std::span(response)))) break;
+                const std::chrono::duration<double, std::milli> took =
+                    std::chrono::steady_clock::now() - started;
+                milliseconds.push_back(took.count());
+            }
+            client.close();
+            serving.join();
 
-        std::sort(milliseconds.begin(), milliseconds.end());
-        char line[200];
-        std::snprintf(line, sizeof line, "%s, %s: %zu requests, median %.3f ms, slowest %.3f ms",
-                      std::string(transport).c_str(), std::string(way).c_str(),
-                      milliseconds.size(), milliseconds[milliseconds.size() / 2],
-                      milliseconds.back());
-        std::cout << line << std::endl;
-        return 0;
-    });
+            std::sort(milliseconds.begin(), milliseconds.end());
+            char line[200];
+            std::snprintf(
+                line, sizeof line, "%s, %s: %zu requests, median %.3f ms, slowest %.3f ms",
+                std::string(transport).c_str(), std::string(way).c_str(), milliseconds.size(),
+                milliseconds[milliseconds.size() / 2], milliseconds.back());
+            std::cout << line << std::endl;
+            return 0;
+        });
 }

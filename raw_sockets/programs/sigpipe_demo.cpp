@@ -66,8 +66,7 @@ int main(int argc, char** argv) {
             const int flags = nosignal ? MSG_NOSIGNAL : 0;
             if (::send(writer.native_handle(), "x", 1, flags) < 0) {
                 std::cout << "send " << attempt << " failed with " << errno_name(errno) << " ("
-                          << std::strerror(errno) << "); the process is still alive"
-                          << std::endl;
+                          << std::strerror(errno) << "); the process is still alive" << std::endl;
                 return 0;
             }
             //! [sigpipe]

@@ -559,8 +559,7 @@ TEST(Sigpipe, TcpAcceptsTheFirstSendAndRaisesItOnALaterOne) {
         wait_for_events(writer, POLLERR);  // the RST: at most 5 s
         error = send_one_byte(writer, 0).second;
     }
-    EXPECT_EQ(error, EPIPE) << raw_sockets::errno_name(error) << " after " << attempts
-                            << " sends";
+    EXPECT_EQ(error, EPIPE) << raw_sockets::errno_name(error) << " after " << attempts << " sends";
     EXPECT_EQ(sigpipes.count(), 1);
 }
 

@@ -453,7 +453,7 @@ TEST(Epoll, ASignalEndsTheWaitWithNoEventsNotAnError) {
 // A poll() or epoll mask as names, for failure messages: "POLLIN|POLLOUT|POLLRDHUP".
 std::string event_names(unsigned mask) {
     static const std::pair<unsigned, const char*> names[] = {
-        {POLLIN, "IN"},   {POLLPRI, "PRI"}, {POLLOUT, "OUT"},     {POLLERR, "ERR"},
+        {POLLIN, "IN"},   {POLLPRI, "PRI"},   {POLLOUT, "OUT"},    {POLLERR, "ERR"},
         {POLLHUP, "HUP"}, {POLLNVAL, "NVAL"}, {POLLRDHUP, "RDHUP"}};
     std::string text;
     for (const auto& [bit, name] : names) {
@@ -467,9 +467,8 @@ std::string event_names(unsigned mask) {
 unsigned poll_events_once(const Socket& socket, unsigned awaited) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(patience_ms);
     while (std::chrono::steady_clock::now() < deadline) {
-        pollfd watched{.fd = socket.native_handle(),
-                       .events = POLLIN | POLLOUT | POLLRDHUP,
-                       .revents = 0};
+        pollfd watched{
+            .fd = socket.native_handle(), .events = POLLIN | POLLOUT | POLLRDHUP, .revents = 0};
         if (::poll(&watched, 1, 100) == 1 && (watched.revents & awaited) != 0) {
             return static_cast<unsigned short>(watched.revents);
         }

@@ -17,11 +17,11 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <random>
@@ -193,8 +193,8 @@ std::string enter_user_namespace_mapping_only_myself() {
     // After setuid() the kernel makes /proc/self root's: let this process write its maps.
     if (::prctl(PR_SET_DUMPABLE, 1) != 0) return "prctl: " + raw_sockets::errno_name(errno);
     if (::unshare(CLONE_NEWUSER) != 0) return "unshare: " + raw_sockets::errno_name(errno);
-    if (std::string failed = write_proc_self("uid_map", std::to_string(uid) + " " +
-                                                            std::to_string(uid) + " 1");
+    if (std::string failed =
+            write_proc_self("uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1");
         !failed.empty()) {
         return failed;
     }
@@ -206,16 +206,16 @@ std::string enter_user_namespace_mapping_only_myself() {
 // Why the user-namespace tests skip, when this machine does not let the process make one.
 std::string user_namespaces_unavailable() {
     Child probe([] {
-        return ::unshare(CLONE_NEWUSER) == 0 ? std::string()
-                                             : "unshare(CLONE_NEWUSER): " +
-                                                   raw_sockets::errno_name(errno);
+        return ::unshare(CLONE_NEWUSER) == 0
+                   ? std::string()
+                   : "unshare(CLONE_NEWUSER): " + raw_sockets::errno_name(errno);
     });
     const std::string failed = probe.finish();
-    return failed.empty() ? std::string()
-                          : "this machine does not let the tests create a user namespace (" +
-                                failed +
-                                "; see user.max_user_namespaces, or a distribution's "
-                                "kernel.unprivileged_userns_clone)";
+    return failed.empty()
+               ? std::string()
+               : "this machine does not let the tests create a user namespace (" + failed +
+                     "; see user.max_user_namespaces, or a distribution's "
+                     "kernel.unprivileged_userns_clone)";
 }
 
 // A unique abstract address: one abstract namespace per network namespace, shared by every
@@ -333,7 +333,6 @@ TEST(PeerCredentials, OverTcpSayNothing) {
         EXPECT_EQ(peer.gid, static_cast<gid_t>(-1));
     }
 }
-
 
 TEST(PeerCredentials, AreTheEffectiveIdsWhileScmCredentialsCarryTheRealOnes) {
     if (!is_root()) GTEST_SKIP() << needs_root;
@@ -476,8 +475,8 @@ TEST(UserNamespaces, AnIdTheReadersNamespaceDoesNotMapReadsAsTheOverflowUid) {
         if (::unshare(CLONE_NEWUSER) != 0) return "unshare: " + raw_sockets::errno_name(errno);
         return raw_sockets::to_string(raw_sockets::peer_credentials(theirs));
     });
-    EXPECT_EQ(child.finish(), "pid=" + std::to_string(::getpid()) + " uid=" +
-                                  std::to_string(overflow) +
+    EXPECT_EQ(child.finish(), "pid=" + std::to_string(::getpid()) +
+                                  " uid=" + std::to_string(overflow) +
                                   " gid=" + std::to_string(overflow_group));
     // The same socket, read from our namespace: our own uid.
     EXPECT_EQ(raw_sockets::peer_credentials(theirs).uid, ::geteuid());
@@ -511,8 +510,8 @@ TEST(UserNamespaces, HostRootReadsAsTheOverflowUidInANamespaceThatMapsOnlyTheSer
     // Root is not mapped in there, so the server sees the overflow uid (kernel.overflowuid,
     // 65534 by default: nobody's number). A list that allows 65534 in such a server lets
     // root in.
-    EXPECT_EQ(server.finish(), "pid=" + std::to_string(::getpid()) + " uid=" +
-                                   std::to_string(overflow) +
+    EXPECT_EQ(server.finish(), "pid=" + std::to_string(::getpid()) +
+                                   " uid=" + std::to_string(overflow) +
                                    " gid=" + std::to_string(overflow_group));
 }
 

@@ -242,8 +242,8 @@ TEST(ScmRights, AStreamNeedsAtLeastOneDataByte) {
 TEST(ScmRights, SeqpacketAndDatagramCarryDescriptorsWithNoData) {
     Pipe pipe;
     const int sent[] = {pipe.write.get()};
-    for (const auto& [type, name] : {std::pair{SOCK_SEQPACKET, "SOCK_SEQPACKET"},
-                                     std::pair{SOCK_DGRAM, "SOCK_DGRAM"}}) {
+    for (const auto& [type, name] :
+         {std::pair{SOCK_SEQPACKET, "SOCK_SEQPACKET"}, std::pair{SOCK_DGRAM, "SOCK_DGRAM"}}) {
         SCOPED_TRACE(name);
         const auto [sender, receiver] = unix_pair(type);
         // A message of zero bytes exists on these: it carries the descriptor alone. (For

@@ -142,10 +142,10 @@ TEST(ReusePort, DoesNotLetAUnixPathBeBoundTwice) {
 // What became of `connections` clients queued on two SO_REUSEPORT listeners when the first
 // listener closed.
 struct AfterTheClose {
-    int queued_on_the_closed = 0;     // waiting in its accept queue when it closed
-    int accepted_by_the_other = 0;    // all the other listener could accept afterwards
-    int reset = 0;                    // clients that saw ECONNRESET
-    bool settled = true;              // false if the counts did not add up within `patience`
+    int queued_on_the_closed = 0;   // waiting in its accept queue when it closed
+    int accepted_by_the_other = 0;  // all the other listener could accept afterwards
+    int reset = 0;                  // clients that saw ECONNRESET
+    bool settled = true;            // false if the counts did not add up within `patience`
 };
 
 // Connects `connections` clients to two SO_REUSEPORT listeners on 127.0.0.1, waits until
@@ -172,8 +172,8 @@ AfterTheClose close_a_listener_with_connections_queued() {
     while (after.reset < expected && Clock::now() < deadline) {
         for (std::size_t i = 0; i < clients.size(); ++i) {
             std::array<std::byte, 1> byte{};
-            if (!was_reset[i] && ::recv(clients[i].native_handle(), byte.data(), byte.size(),
-                                        MSG_DONTWAIT) < 0 &&
+            if (!was_reset[i] &&
+                ::recv(clients[i].native_handle(), byte.data(), byte.size(), MSG_DONTWAIT) < 0 &&
                 errno == ECONNRESET) {
                 was_reset[i] = true;
                 ++after.reset;
@@ -246,8 +246,8 @@ std::optional<AfterTheClose> in_a_private_network_namespace(int value, std::stri
                 report.error = errno;
             }
         }
-        const bool sent = ::write(write_end.get(), &report, sizeof report) ==
-                          static_cast<ssize_t>(sizeof report);
+        const bool sent =
+            ::write(write_end.get(), &report, sizeof report) == static_cast<ssize_t>(sizeof report);
         ::_exit(sent ? 0 : 1);
     }
     write_end.reset();
@@ -274,8 +274,7 @@ std::optional<AfterTheClose> in_a_private_network_namespace(int value, std::stri
 
 // With tcp_migrate_req set to `value`: in a network namespace of our own if we can make one;
 // otherwise here, if this machine's setting is `value`. nullopt (with the reason) if neither.
-std::optional<AfterTheClose> closed_listener_with_tcp_migrate_req(int value,
-                                                                  std::string& why_not) {
+std::optional<AfterTheClose> closed_listener_with_tcp_migrate_req(int value, std::string& why_not) {
     if (auto after = in_a_private_network_namespace(value, why_not)) return after;
     if (!why_not.empty() && tcp_migrate_req().value_or(0) == value) {
         std::cout << "[   NOTE   ] " << why_not << "; checked with this machine's own "
@@ -283,8 +282,7 @@ std::optional<AfterTheClose> closed_listener_with_tcp_migrate_req(int value,
         return close_a_listener_with_connections_queued();
     }
     if (!why_not.empty()) {
-        why_not += "; and this machine's net.ipv4.tcp_migrate_req is not " +
-                   std::to_string(value);
+        why_not += "; and this machine's net.ipv4.tcp_migrate_req is not " + std::to_string(value);
     }
     return std::nullopt;
 }

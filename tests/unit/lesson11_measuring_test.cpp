@@ -6,8 +6,8 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
-#include <sys/socket.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -242,7 +242,8 @@ long unix_stream_capacity(int send_buffer, int receive_buffer) {
 long tcp_capacity(int send_buffer, int receive_buffer) {
     const raw_sockets::Socket listener = raw_sockets::listen_on(Address::parse("127.0.0.1:0"));
     if (receive_buffer > 0) ask_buffer_size(listener, SO_RCVBUF, receive_buffer);
-    const raw_sockets::Socket sender = raw_sockets::connect_to(raw_sockets::local_address(listener));
+    const raw_sockets::Socket sender =
+        raw_sockets::connect_to(raw_sockets::local_address(listener));
     if (send_buffer > 0) ask_buffer_size(sender, SO_SNDBUF, send_buffer);
     const raw_sockets::Socket receiver = raw_sockets::accept_connection(listener);
     return bytes_written_without_reading(sender);
@@ -254,8 +255,7 @@ TEST(SocketBuffers, AUnixStreamIgnoresTheReceiversRcvbuf) {
     const long large_receiver = unix_stream_capacity(32 * 1024, 128 * 1024);
     // The same room either way (within 10%, for the kernel's own accounting)...
     EXPECT_LT(std::abs(small_receiver - large_receiver), large_receiver / 10)
-        << small_receiver << " bytes with a 4 KiB SO_RCVBUF, " << large_receiver
-        << " with 128 KiB";
+        << small_receiver << " bytes with a 4 KiB SO_RCVBUF, " << large_receiver << " with 128 KiB";
     // ...and more than the small receive buffer could ever hold (the kernel's 8 KiB).
     EXPECT_GT(small_receiver, 2 * 8 * 1024) << small_receiver;
 }
@@ -274,8 +274,7 @@ TEST(SocketBuffers, OverTcpBothTheSendersAndTheReceiversBufferCount) {
     const long small_receiver = tcp_capacity(16 * 1024, 4 * 1024);
     const long large_receiver = tcp_capacity(16 * 1024, 128 * 1024);
     EXPECT_GT(large_receiver, 2 * small_receiver)
-        << small_receiver << " bytes with a 4 KiB SO_RCVBUF, " << large_receiver
-        << " with 128 KiB";
+        << small_receiver << " bytes with a 4 KiB SO_RCVBUF, " << large_receiver << " with 128 KiB";
     const long small_sender = tcp_capacity(4 * 1024, 16 * 1024);
     const long large_sender = tcp_capacity(128 * 1024, 16 * 1024);
     EXPECT_GT(large_sender, 2 * small_sender)
@@ -288,7 +287,8 @@ std::pair<int, int> accepted_buffers(const std::string& address) {
     const raw_sockets::Socket listener = raw_sockets::listen_on(Address::parse(address));
     ask_buffer_size(listener, SO_SNDBUF, 24 * 1024);
     ask_buffer_size(listener, SO_RCVBUF, 40 * 1024);
-    const raw_sockets::Socket client = raw_sockets::connect_to(raw_sockets::local_address(listener));
+    const raw_sockets::Socket client =
+        raw_sockets::connect_to(raw_sockets::local_address(listener));
     const raw_sockets::Socket accepted = raw_sockets::accept_connection(listener);
     return {buffer_size(accepted, SO_SNDBUF), buffer_size(accepted, SO_RCVBUF)};
 }
