@@ -18,6 +18,13 @@ if(PYTHON AND BUILD_DIR)
     endif()
     string(APPEND config "INPUT += ${index}\n")
 endif()
+# The chapters' figures (lessons/NN-*/figures/*.svg, drawn by scripts/render-chapters): a
+# Markdown image is found by its file name in IMAGE_PATH, which Doxygen does not search
+# recursively.
+file(GLOB figure_dirs LIST_DIRECTORIES true ${SOURCE_DIR}/lessons/*/figures ${SOURCE_DIR}/lessons/figures)
+foreach(dir IN LISTS figure_dirs)
+    string(APPEND config "IMAGE_PATH += ${dir}\n")
+endforeach()
 file(WRITE ${OUTPUT_DIR}/Doxyfile.effective "${config}")
 execute_process(COMMAND ${DOXYGEN} ${OUTPUT_DIR}/Doxyfile.effective
                 WORKING_DIRECTORY ${SOURCE_DIR}

@@ -1,12 +1,13 @@
 """Every excerpt a chapter shows is a whole piece of code: the region between a source's two
-`[name]` markers, cut by `\\snippet FILE name`, must close every brace, parenthesis and
+`[name]` markers, cut by `<!-- snippet FILE name -->`
+(or Doxygen's `\\snippet FILE name`), must close every brace, parenthesis and
 bracket it opens, and must not close one it did not open (a `}  // namespace` that belongs
 to code outside the excerpt). A cut through a scope shows the reader code that would not
 compile where they see it.
 
 Usage: check_snippet_scopes.py SOURCE_DIR
 
-It reads every `\\snippet` in the Markdown pages and headers under SOURCE_DIR (build
+It reads every such excerpt in the Markdown pages and headers under SOURCE_DIR (build
 directories and hidden ones aside), and also fails when the cited file or marker does not
 exist: Doxygen warns about those too, but only in the slower documentation build. Comments,
 strings and character literals are skipped, so a `}` inside them does not count.
@@ -16,7 +17,9 @@ import os
 import re
 import sys
 
-SNIPPET = re.compile(r"\\snippet(?:\{[^}]*\})?\s+(\S+)\s+([\w-]+)")
+# Doxygen's `\snippet FILE name` (in headers) and a chapter's `<!-- snippet FILE name -->`
+# (expanded by scripts/render-chapters).
+SNIPPET = re.compile(r"(?:\\snippet(?:\{[^}]*\})?|<!-- snippet)\s+(\S+)\s+([\w-]+)")
 PAIRS = {")": "(", "]": "[", "}": "{"}
 
 # What the scanner skips in C and C++: comments, string literals (raw ones too) and character
