@@ -22,6 +22,9 @@ Figures: `![caption](figures/NAME.svg)` needs `figures/NAME.dot` beside the chap
 is generated from it with Graphviz's `dot` and checked in, so that it shows where the
 Markdown is read.
 
+Evidence: a claims table (the table under `| claim | test |`) gets a third column, `run it`,
+with the `ctest` command that runs each test its row cites.
+
 Commands: every ```sh block carries a directive for `run_chapter_commands.py`. A block that
 the test cannot run says so with `<!-- skip: REASON -->`; the renderer writes the reason
 under the block as a visible line, so the reader sees it too.
@@ -104,6 +107,62 @@ def expansion(source_dir, kind, arguments):
     return fenced("diff", diff)
 
 
+CLAIMS_HEADERS = (["claim", "test"], ["claim", "test", "run it"])
+CITED = re.compile(r"`((?:lesson\d\d|docs|style|tour)\.[\w.:/*-]+|test_\w+)`")
+
+
+def split_row(line):
+    """Cells of a Markdown table row; a `|` inside backticks does not split."""
+    cells, cell, in_code = [], "", False
+    for char in line.strip().strip("|"):
+        if char == "`":
+            in_code = not in_code
+        if char == "|" and not in_code:
+            cells.append(cell.strip())
+            cell = ""
+        else:
+            cell += char
+    cells.append(cell.strip())
+    return cells
+
+
+def run_command(name):
+    """The ctest command that runs the test cited as `name`. A pytest test is registered
+    as lessonNN.test_file.py::name, with [parameters] when it has them. (No `|` in the
+    regex: a Markdown table would split the cell there.)"""
+    if name.startswith("test_"):
+        regex = f"::{name}(\\[.*)?$"
+    else:
+        regex = re.escape(name).replace("\\*", ".*")
+    # Double quotes: Doxygen reads a backtick span that ends in a single quote as a quotation.
+    return f'`ctest --preset default -R "{regex}"`'
+
+
+def claims_rows(lines):
+    """The claims tables of `lines` with their `run it` column (re)generated."""
+    out = []
+    in_table = False
+    for line in lines:
+        if not line.startswith("|"):
+            in_table = False
+            out.append(line)
+            continue
+        cells = split_row(line)
+        if [cell.lower() for cell in cells] in CLAIMS_HEADERS:
+            in_table = True
+            out.append("| claim | test | run it |")
+            continue
+        if not in_table:
+            out.append(line)
+        elif set(line.strip()) <= set("|-: "):
+            out.append("|---|---|---|")
+        else:
+            names = CITED.findall(cells[1]) if len(cells) > 1 else []
+            run = "<br>".join(run_command(name) for name in names)
+            out.append(f"| {cells[0]} | {cells[1] if len(cells) > 1 else ''} | {run} |")
+    return out
+
+
 def render_text(source_dir, text, page="chapter"):
     """The chapter `text` with every marker's region re-expanded and every skip reason
     written under its block."""
@@ -146,7 +205,7 @@ def render_text(source_dir, text, page="chapter"):
             continue
         out.append(line)
         index += 1
-    return "\n".join(out)
+    return "\n".join(claims_rows(out))
 
 
 def chapter_pages(source_dir):

@@ -9,7 +9,8 @@ Usage:
   claims_index.py page SOURCE_DIR BUILD_DIR OUT.md [RESULTS.xml]
       Writes the index as a Markdown page for the Doxygen site.
 
-A claims table is the table under a `| claim | test |` header. Tests are cited in backticks:
+A claims table is the table under a `| claim | test |` header (`| claim | test | run it |`
+once scripts/render-chapters has added the commands). Tests are cited in backticks:
 GoogleTest names as `lesson05.SafeBind.ReplacesAStaleSocketFile`, pytest names as
 `test_socket_file_mode_is_0660` (every parameter of a parameterised test counts), any other
 CTest test by its CTest name (`docs.chapter04_steps_differ_by_one_idea`).
@@ -64,12 +65,12 @@ def claims_of(readme):
                 in_table = False
                 continue
             cells = split_row(line)
-            if [cell.lower() for cell in cells] == ["claim", "test"]:
+            if [cell.lower() for cell in cells] in (["claim", "test"], ["claim", "test", "run it"]):
                 in_table = True
                 continue
             if not in_table or set(line.strip()) <= set("|-: "):
                 continue
-            names = [name for name in re.findall(r"`([^`]+)`", " | ".join(cells[1:]))
+            names = [name for name in re.findall(r"`([^`]+)`", cells[1] if len(cells) > 1 else "")
                      if CTEST_NAME.fullmatch(name) or PYTEST_NAME.fullmatch(name)]
             yield Claim(readme, number, cells[0], names, line)
 
