@@ -61,6 +61,7 @@ def test_sigterm_while_the_workers_start_is_never_lost(start_server, short_dir):
         assert_stopped_cleanly(server, f"SIGTERM in round {round_number + 1} of 15")
 
 
+# [one-restart]
 def test_sigterm_to_one_worker_restarts_that_worker_only(start_server):
     # The others keep serving, untouched; the master replaces the one that left, once.
     server, workers = start_workers(start_server, 3)
@@ -79,6 +80,7 @@ def test_sigterm_to_one_worker_restarts_that_worker_only(start_server):
         assert info is not None and info["starttime"] == started[pid], f"worker {pid} restarted"
     assert children_of(master) == now, "the set of workers changed again"
     assert server.output().count("died") == 1, server.describe()
+# [one-restart]
 
 
 def test_workers_exit_when_the_master_is_killed(start_server):

@@ -253,6 +253,7 @@ TEST(ProbeSocketPath, LiveSocket) {
     EXPECT_TRUE(S_ISSOCK(lstat_of(dir.file("s")).st_mode));
 }
 
+//! [probe-tests]
 TEST(ProbeSocketPath, StaleSocket) {
     const TempDir dir;
     make_stale_socket(dir.file("s"));
@@ -291,6 +292,7 @@ TEST(ProbeSocketPath, SymlinkToASocketIsNotASocket) {
     EXPECT_EQ(raw_sockets::describe_file_type(dir.file("to-stale")), "a symbolic link");
     EXPECT_TRUE(S_ISLNK(lstat_of(dir.file("to-stale")).st_mode));
 }
+//! [probe-tests]
 
 TEST(ProbeSocketPath, FifoIsNotASocket) {
     const TempDir dir;

@@ -319,6 +319,7 @@ TEST(ScmRights, ReceivedDescriptorsAreCloseOnExec) {
     EXPECT_EQ(::fcntl(inheritable.write.get(), F_GETFD) & FD_CLOEXEC, 0);
 }
 
+//! [truncation-test]
 TEST(ScmRights, TruncationIsDetectedAndNothingLeaks) {
     auto [sender, receiver] = raw_sockets::socket_pair();
     give_up_after_10s(receiver);
@@ -336,6 +337,7 @@ TEST(ScmRights, TruncationIsDetectedAndNothingLeaks) {
     // The one that fitted was closed by recv_fds(), the two that did not by the kernel.
     EXPECT_EQ(open_descriptor_count(), open_before);
 }
+//! [truncation-test]
 
 TEST(ScmRights, AReceiveWithNoRoomClosesTheDescriptors) {
     auto [sender, receiver] = raw_sockets::socket_pair();
