@@ -154,6 +154,8 @@ class Runner:
         self.bin_dir = bin_dir
         self.chapter = chapter
         self.scratch = tempfile.mkdtemp(prefix="ch", dir="/tmp")
+        # Searchable by every user, as /tmp is: a chapter may play a second user (nobody).
+        os.chmod(self.scratch, 0o755)
         self.state = os.path.join(self.scratch, ".exports")
         self.background = {}  # name -> (Popen, output file path)
         self.last_output = None
