@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -368,6 +369,50 @@ TEST(Epoll, ReportsADescriptorOnceItIsReadable) {
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(events[0].first, socket.native_handle()) << "data.fd names the descriptor";
     EXPECT_EQ(events[0].second, static_cast<std::uint32_t>(EPOLLIN));
+}
+
+//! [edge-triggered]
+TEST(Epoll, LevelTriggeredReportsUnreadDataAgainEdgeTriggeredDoesNot) {
+    auto [level_socket, level_peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    auto [edge_socket, edge_peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    Epoll level, edge;
+    level.add(level_socket.native_handle(), EPOLLIN);
+    edge.add(edge_socket.native_handle(), EPOLLIN | EPOLLET);
+    level_peer.send_all("two bytes");
+    edge_peer.send_all("two bytes");
+    ASSERT_EQ(ready_events(level, patience_ms).size(), 1u);
+    ASSERT_EQ(ready_events(edge, patience_ms).size(), 1u);
+
+    char one = 0;  // read one byte of the nine, and leave the rest unread
+    ASSERT_EQ(::recv(level_socket.native_handle(), &one, 1, 0), 1);
+    ASSERT_EQ(::recv(edge_socket.native_handle(), &one, 1, 0), 1);
+    EXPECT_EQ(ready_events(level, 0).size(), 1u) << "level: unread data is reported again";
+    EXPECT_TRUE(ready_events(edge, 0).empty()) << "edge: nothing new arrived, nothing said";
+
+    edge_peer.send_all("!");  // new data is a new edge
+    EXPECT_EQ(ready_events(edge, patience_ms).size(), 1u);
+}
+//! [edge-triggered]
+
+// After fork() parent and child hold descriptors for the same open file description: the
+// connection ends only when the last of them is closed.
+TEST(Fork, AConnectionEndsOnlyWhenEveryCopyOfItsDescriptorIsClosed) {
+    auto [kept, peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::close(kept.native_handle());  // the child's copy: closed at once
+        ::_exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    pollfd watch{peer.native_handle(), POLLIN, 0};
+    EXPECT_EQ(::poll(&watch, 1, 200), 0) << "the parent's copy keeps the connection open";
+
+    kept.close();  // the last copy
+    ASSERT_EQ(::poll(&watch, 1, patience_ms), 1);
+    char byte = 0;
+    EXPECT_EQ(::recv(peer.native_handle(), &byte, 1, 0), 0) << "now the peer reads the end";
 }
 
 TEST(Epoll, ModifyChangesWhatIsReported) {
