@@ -24,6 +24,7 @@ namespace {
     std::exit(1);
 }
 
+//! [write-all]
 // Writes all `size` bytes: write() may take fewer than it was given.
 void write_all(int fd, const char* data, size_t size) {
     while (size > 0) {
@@ -34,6 +35,7 @@ void write_all(int fd, const char* data, size_t size) {
         size -= static_cast<size_t>(n);
     }
 }
+//! [write-all]
 
 //! [connect]
 // Connects to the first address of `host`:`port` that accepts, or exits saying why not.
