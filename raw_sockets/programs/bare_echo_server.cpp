@@ -84,7 +84,6 @@ int main(int argc, char** argv) {
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
     signal(SIGPIPE, SIG_IGN);  // writing to a client that left gives EPIPE, not death
-
     int listener = socket(AF_UNIX, SOCK_STREAM, 0);
     if (listener < 0) fail("socket");
     if (bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) fail("bind");
