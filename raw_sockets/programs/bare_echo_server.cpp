@@ -36,6 +36,7 @@ void request_stop(int) {
     std::exit(1);
 }
 
+//! [echo]
 // Sends back what `client` sends, until it shuts down its side or a stop is requested.
 void echo(int client) {
     char buffer[4096];
@@ -59,6 +60,7 @@ void echo(int client) {
         }
     }
 }
+//! [echo]
 
 }  // namespace
 
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     const char* path = argv[1];
+    //! [address]
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     if (std::strlen(path) >= sizeof address.sun_path) {  // keep room for the final NUL
@@ -76,7 +79,8 @@ int main(int argc, char** argv) {
                      std::strlen(path), sizeof address.sun_path - 1);
         return 1;
     }
-    std::memcpy(address.sun_path, path, std::strlen(path));
+    std::memcpy(address.sun_path, path, std::strlen(path));  // the rest stays zero
+    //! [address]
 
     //! [server]
     struct sigaction action {};
@@ -84,7 +88,6 @@ int main(int argc, char** argv) {
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
     signal(SIGPIPE, SIG_IGN);  // writing to a client that left gives EPIPE, not death
-
     int listener = socket(AF_UNIX, SOCK_STREAM, 0);
     if (listener < 0) fail("socket");
     if (bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) fail("bind");

@@ -2,6 +2,7 @@
 //
 // Write echo_until_eof(): receive from `connection` and send every byte back, until the
 // client ends its side of the stream (recv returns 0). Return how many bytes you echoed.
+// It is bare_echo_server.cpp's echo() in the library's terms.
 //
 // Useful: connection.recv_some(buffer) returns how many bytes arrived (0 at the end);
 //         connection.send_all(bytes) sends all of them.
