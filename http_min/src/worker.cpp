@@ -337,6 +337,7 @@ class Worker {
         if (acceptor_.paused() && now_ >= accept_retry_ && acceptor_.resume()) watch_listeners();
     }
 
+    //! [watch-listeners]
     void watch_listeners() {
         if (listening_ || stopping_) return;
         for (Socket& listener : listeners_) {
@@ -349,6 +350,7 @@ class Worker {
         }
         listening_ = true;
     }
+    //! [watch-listeners]
 
     void unwatch_listeners() {
         if (!listening_) return;

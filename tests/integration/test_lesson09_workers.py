@@ -79,6 +79,7 @@ def test_whoami_names_the_worker_not_the_master(start_server):
     assert answer["peer"]["pid"] == os.getpid()  # and the peer is still us, via SO_PEERCRED
 
 
+# [dead-worker]
 def test_a_dead_worker_is_replaced(start_server):
     server, workers = start_workers(start_server)
     victim = min(workers)
@@ -87,6 +88,7 @@ def test_a_dead_worker_is_replaced(start_server):
     server.wait_for_output(rf"worker {victim} died")
     for _ in range(10):
         assert whoami(server)["worker_pid"] in replaced
+# [dead-worker]
 
 
 def test_sigterm_lets_workers_finish_requests_in_flight_then_stops_them_all(start_server):

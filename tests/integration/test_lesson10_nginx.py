@@ -226,6 +226,7 @@ def test_a_socket_nginx_may_not_open_gives_502_until_its_group_may(start_server,
     assert (response.status, response.body) == (200, GREETING), response
 
 
+# [dead-backend]
 def test_a_socket_file_left_by_a_dead_backend_gives_502_and_connection_refused(
         start_server, nginx, short_dir):
     # A backend killed with SIGKILL cannot remove its socket file: the file is there, nobody
@@ -240,6 +241,7 @@ def test_a_socket_file_left_by_a_dead_backend_gives_502_and_connection_refused(
         assert f"connect() to unix:{server.path} failed (111: Connection refused)" in line, line
     finally:
         os.unlink(server.path)
+# [dead-backend]
 
 
 def test_a_backend_with_a_full_listen_queue_gives_502_and_eagain_at_once(start_server, nginx,
