@@ -184,7 +184,10 @@ class Runner:
             return False
         needs = options.get("needs")
         if isinstance(needs, str):
-            missing = [tool for tool in needs.split(",") if shutil.which(tool) is None]
+            # nginx lives in /usr/sbin, which a normal user's PATH often lacks.
+            search = f"{self.env['PATH']}:/usr/sbin:/sbin"
+            missing = [tool for tool in needs.split(",")
+                       if shutil.which(tool, path=search) is None]
             if missing:
                 print(f"skipped (line {line}): needs {', '.join(missing)}")
                 return False
