@@ -26,7 +26,6 @@ def said(result: subprocess.CompletedProcess) -> str:
     return (result.stdout + result.stderr).decode()
 
 
-# [head-and-body]
 def test_bare_http_head_finds_the_empty_line_and_reads_the_body(run_program):
     result = frame(run_program, HEAD + b"hello" + b"GET / HTTP/1.1\r\n")
     assert result.returncode == 0, said(result)
@@ -35,7 +34,6 @@ def test_bare_http_head_finds_the_empty_line_and_reads_the_body(run_program):
         "body: 5 bytes, as Content-Length says",
         "after it: 16 bytes, the next request's",
     ]
-# [head-and-body]
 
 
 def test_bare_http_head_without_content_length_has_no_body(run_program):
