@@ -284,6 +284,7 @@ RequestParser::State RequestParser::on_header_line(std::string_view input, std::
     return State::incomplete;
 }
 
+//! [finish_headers]
 // The header section is complete: decide_framing() says what the fields mean, then the body
 // is read as it says.
 RequestParser::State RequestParser::finish_headers(std::string_view input) {
@@ -314,5 +315,6 @@ RequestParser::State RequestParser::finish_headers(std::string_view input) {
     }
     return State::incomplete;
 }
+//! [finish_headers]
 
 }  // namespace http_min

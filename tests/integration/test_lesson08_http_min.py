@@ -212,6 +212,7 @@ def test_whoami_json_stays_valid_with_a_non_utf8_forwarded_for(start_server):
 # Parsing: strict, and a bad request harms nobody else
 
 
+# [host-required]
 def test_host_header_is_required_over_unix_too(session_uds_server):
     with connect(session_uds_server) as connection:
         connection.send(b"GET / HTTP/1.1\r\n\r\n")
@@ -222,6 +223,7 @@ def test_host_header_is_required_over_unix_too(session_uds_server):
     # An HTTP/1.0 request needs no Host; an empty Host (no authority) is allowed too.
     assert get(session_uds_server, "/", host=None, version="HTTP/1.0").body == GREETING
     assert get(session_uds_server, "/", host="").body == GREETING
+# [host-required]
 
 
 def test_an_error_answering_head_has_no_body(session_uds_server):
