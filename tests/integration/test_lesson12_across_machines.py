@@ -438,6 +438,7 @@ def test_ss_lists_only_the_sockets_of_its_own_network_namespace(machines, start_
     assert f" {server.path} " in outside.stdout, outside.stdout
 
 
+# [mount_enoent]
 def test_a_socket_file_outside_the_containers_mounts_gives_enoent(start_server, short_dir):
     # A container has its own mount namespace too. Here: a new mount namespace in which a
     # fresh tmpfs hides the directory holding the socket, as a container that does not
@@ -457,6 +458,7 @@ def test_a_socket_file_outside_the_containers_mounts_gives_enoent(start_server, 
                     f"ENOENT (No such file or directory)")
     # Out here nothing was mounted: the same path still works.
     assert os.path.exists(server.path)
+# [mount_enoent]
 
 
 def test_an_abstract_socket_is_not_reachable_from_another_network_namespace(machines,
