@@ -147,6 +147,7 @@ def test_ss_xlp_shows_the_listening_servers_path_pid_and_descriptor(start_server
     assert f'users:(("echo_server",pid={server.process.pid},fd={fd}))' in rows[0][-1], rows
 
 
+# [two_ends]
 def test_ss_matches_the_two_ends_of_a_unix_connection_by_inode(start_server):
     ss = tool("ss")
     server = start_server("echo_server", "unix")
@@ -166,6 +167,7 @@ def test_ss_matches_the_two_ends_of_a_unix_connection_by_inode(start_server):
         assert (theirs[4], int(theirs[7])) == (server.path, mine), theirs
         assert f"pid={server.process.pid}," in theirs[-1], theirs
         assert int(theirs[5]) not in listening
+# [two_ends]
 
 
 def test_ss_tie_shows_tcp_internals_and_the_socket_inode(start_server):

@@ -97,6 +97,7 @@ TEST(Percentile, RejectsNoSamplesAndOutOfRangeRanks) {
     EXPECT_THROW(percentile({1}, std::numeric_limits<double>::quiet_NaN()), std::invalid_argument);
 }
 
+//! [p99_tail]
 TEST(Summarize, P99AndMaxSeeTheTailThatTheMedianHides) {
     // 1000 round trips, 10 of them slow: exactly the 1% that p99 does not have to cover.
     std::vector<double> samples(990, 10.0);
@@ -112,6 +113,7 @@ TEST(Summarize, P99AndMaxSeeTheTailThatTheMedianHides) {
     EXPECT_EQ(summary.median, 10);
     EXPECT_EQ(summary.p99, 1000);
 }
+//! [p99_tail]
 
 TEST(Placement, IsTwoDifferentAllowedCpusOrNone) {
     const measure::Placement cpus = measure::choose_cpus();
