@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     address.sun_family = AF_UNIX;
     std::strcpy(address.sun_path, argv[1]);
     struct sigaction action {};
-    action.sa_handler = request_stop;  // no SA_RESTART: a waiting epoll_wait() returns EINTR
+    action.sa_handler = request_stop;  // no SA_RESTART: poll() and epoll_wait() return EINTR
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
     signal(SIGPIPE, SIG_IGN);  // writing to a client that left gives EPIPE, not death

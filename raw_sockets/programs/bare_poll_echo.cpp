@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
     address.sun_family = AF_UNIX;
     std::strcpy(address.sun_path, argv[1]);
     struct sigaction action {};
-    action.sa_handler = request_stop;  // no SA_RESTART: a waiting poll() returns EINTR
+    action.sa_handler = request_stop;  // no SA_RESTART: poll() and epoll_wait() return EINTR
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
     signal(SIGPIPE, SIG_IGN);  // writing to a client that left gives EPIPE, not death
@@ -84,13 +84,14 @@ int main(int argc, char** argv) {
             watched.push_back({.fd = client, .events = POLLIN, .revents = 0});
         }
         for (pollfd& event : watched) {
-            if (event.fd == listener || event.revents == 0) continue;
+            const int fd = event.fd;
+            if (fd == listener || event.revents == 0) continue;
             // POLLIN, or POLLHUP/POLLERR (reported even unasked): read() says which it was.
             char buffer[4096];
-            const ssize_t received = read(event.fd, buffer, sizeof buffer);
-            if (received > 0 && write_all(event.fd, buffer, received)) continue;
-            close(event.fd);  // done (0), reset, or gone while we wrote
-            event.fd = -1;    // marked here, removed below: no slot is skipped
+            const ssize_t received = read(fd, buffer, sizeof buffer);
+            if (received > 0 && write_all(fd, buffer, received)) continue;
+            close(fd);      // done (0), reset, or gone while we wrote
+            event.fd = -1;  // marked here, removed below: no slot is skipped
         }
         std::erase_if(watched, [](const pollfd& event) { return event.fd < 0; });
     }

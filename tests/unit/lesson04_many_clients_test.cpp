@@ -14,6 +14,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +26,7 @@
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -446,6 +449,110 @@ TEST(Epoll, ASignalEndsTheWaitWithNoEventsNotAnError) {
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(patience_ms / 2))
         << "the signal should have ended the wait, not the timeout";
     ::sigaction(SIGALRM, &previous, nullptr);
+}
+
+// ---- level- and edge-triggered epoll ------------------------------------------------------
+
+// The descriptors `epoll` reports ready now, without waiting. (On a Unix socket, the bytes are
+// in the receiver's queue when send() returns: no wait is needed to see them.)
+std::set<int> ready_now(Epoll& epoll) {
+    std::set<int> ready;
+    for (const auto& [fd, events] : ready_events(epoll, 0)) ready.insert(fd);
+    return ready;
+}
+
+//! [triggering]
+TEST(EpollTriggering, EdgeTriggeredReportsUnreadBytesOnlyWhenMoreArrive) {
+    auto [level, level_peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    auto [edge, edge_peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    const int level_fd = level.native_handle(), edge_fd = edge.native_handle();
+    Epoll epoll;
+    epoll.add(level_fd, EPOLLIN);           // level-triggered: the default
+    epoll.add(edge_fd, EPOLLIN | EPOLLET);  // edge-triggered
+
+    level_peer.send_all("hello");
+    edge_peer.send_all("hello");
+    EXPECT_EQ(ready_now(epoll), (std::set{level_fd, edge_fd})) << "bytes arrived on both";
+    // Nobody reads: the bytes stay. Level-triggered says so again; edge-triggered does not.
+    EXPECT_EQ(ready_now(epoll), std::set{level_fd});
+    EXPECT_EQ(ready_now(epoll), std::set{level_fd});
+
+    edge_peer.send_all("more");  // a new arrival is a new edge
+    EXPECT_EQ(ready_now(epoll), (std::set{level_fd, edge_fd}));
+}
+//! [triggering]
+
+// ---- descriptors and open file descriptions, across fork() --------------------------------
+
+// A child process that holds a copy of every descriptor the parent had when it forked, until
+// release(); the destructor releases it too, and reaps it.
+class ChildHoldingCopies {
+  public:
+    ChildHoldingCopies() {
+        EXPECT_EQ(::pipe(release_), 0);
+        pid_ = ::fork();
+        if (pid_ == 0) {  // the child: wait for the parent to close the pipe, then leave
+            ::close(release_[1]);
+            char byte;
+            [[maybe_unused]] const ssize_t ignored = ::read(release_[0], &byte, 1);
+            ::_exit(0);
+        }
+        EXPECT_GT(pid_, 0) << std::strerror(errno);
+        ::close(release_[0]);
+    }
+    ~ChildHoldingCopies() { release(); }
+    ChildHoldingCopies(const ChildHoldingCopies&) = delete;
+    ChildHoldingCopies& operator=(const ChildHoldingCopies&) = delete;
+
+    // Ends the child, which closes its copies, and waits until it has.
+    void release() {
+        if (pid_ <= 0) return;
+        ::close(release_[1]);
+        ::waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+    }
+
+  private:
+    int release_[2] = {-1, -1};
+    pid_t pid_ = -1;
+};
+
+// connect()'s errno for a new Unix stream socket to `path`; 0 if it connected.
+int connect_error(const std::string& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    path.copy(address.sun_path, sizeof address.sun_path - 1);
+    const int result = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    const int error = result < 0 ? errno : 0;
+    ::close(fd);
+    return error;
+}
+
+TEST(OpenFileDescription, ThePeerSeesEndOfStreamOnlyOnceEveryCopyIsClosed) {
+    auto [connection, peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    ChildHoldingCopies child;  // like echo_fork's parent, it holds a copy of `connection`
+    connection.close();        // one descriptor closed; the open file description lives on
+
+    pollfd watched{.fd = peer.native_handle(), .events = POLLIN, .revents = 0};
+    EXPECT_EQ(::poll(&watched, 1, 200), 0) << "no end of stream while the child's copy is open";
+
+    child.release();  // the last descriptor for it closes: now the connection ends
+    ASSERT_EQ(::poll(&watched, 1, patience_ms), 1);
+    char byte;
+    EXPECT_EQ(::recv(peer.native_handle(), &byte, 1, 0), 0) << "end of stream";
+}
+
+TEST(OpenFileDescription, AChildsCopyOfTheListenerKeepsItListening) {
+    TempDir directory;
+    const std::string path = directory.file("listener.sock");
+    Socket listener = raw_sockets::listen_on(Address::parse("unix:" + path));
+    ChildHoldingCopies child;  // like a forked child that did not close its listener
+    listener.close();
+
+    EXPECT_EQ(connect_error(path), 0) << "queued on the child's copy, which nobody accepts from";
+    child.release();
+    EXPECT_EQ(connect_error(path), ECONNREFUSED) << "the last copy is closed: nobody listens";
 }
 
 // ---- hang-ups: what poll() and epoll report when the peer is done -------------------------
