@@ -25,7 +25,6 @@ def start_bare_loop(start_server, short_dir, program):
                         extra_args=["{path}"])
 
 
-# [several-clients]
 @pytest.mark.parametrize("program", BARE_LOOPS)
 def test_bare_loops_serve_several_clients_at_once(start_server, short_dir, program):
     server = start_bare_loop(start_server, short_dir, program)
@@ -39,7 +38,6 @@ def test_bare_loops_serve_several_clients_at_once(start_server, short_dir, progr
         for client in clients:  # each one's end of stream is its own
             client.shutdown(socket.SHUT_WR)
             assert client.recv_until_eof() == b""
-# [several-clients]
 
 
 @pytest.mark.parametrize("program", BARE_LOOPS)
