@@ -1,5 +1,7 @@
 """Chapter 04's progression reads as a diff: echo_server -> echo_fork -> echo_threads ->
-echo_poll -> echo_epoll, each step differing from the one before by its own idea only.
+echo_poll -> echo_epoll, each step differing from the one before by its own idea only; and
+the bare loops that come first, bare_poll_echo -> bare_epoll_echo, differ by the waiting
+alone (poll() against epoll).
 
 The chapter tells the reader to compare neighbours with `diff`. This counts the lines of
 code each diff changes (lines removed plus lines added; comment-only and blank lines are not
@@ -23,6 +25,8 @@ STEPS = [
     ("echo_threads", "echo_poll", 60,
      "one thread: non-blocking sockets, EchoConnection, a poll() loop"),
     ("echo_poll", "echo_epoll", 50, "the same loop on Epoll: an interest list kept in the kernel"),
+    ("bare_poll_echo", "bare_epoll_echo", 45,
+     "the bare loop on epoll_create1, epoll_ctl and epoll_wait instead of a pollfd array"),
 ]
 
 

@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -371,50 +373,6 @@ TEST(Epoll, ReportsADescriptorOnceItIsReadable) {
     EXPECT_EQ(events[0].second, static_cast<std::uint32_t>(EPOLLIN));
 }
 
-//! [edge-triggered]
-TEST(Epoll, LevelTriggeredReportsUnreadDataAgainEdgeTriggeredDoesNot) {
-    auto [level_socket, level_peer] = raw_sockets::socket_pair(SOCK_STREAM);
-    auto [edge_socket, edge_peer] = raw_sockets::socket_pair(SOCK_STREAM);
-    Epoll level, edge;
-    level.add(level_socket.native_handle(), EPOLLIN);
-    edge.add(edge_socket.native_handle(), EPOLLIN | EPOLLET);
-    level_peer.send_all("two bytes");
-    edge_peer.send_all("two bytes");
-    ASSERT_EQ(ready_events(level, patience_ms).size(), 1u);
-    ASSERT_EQ(ready_events(edge, patience_ms).size(), 1u);
-
-    char one = 0;  // read one byte of the nine, and leave the rest unread
-    ASSERT_EQ(::recv(level_socket.native_handle(), &one, 1, 0), 1);
-    ASSERT_EQ(::recv(edge_socket.native_handle(), &one, 1, 0), 1);
-    EXPECT_EQ(ready_events(level, 0).size(), 1u) << "level: unread data is reported again";
-    EXPECT_TRUE(ready_events(edge, 0).empty()) << "edge: nothing new arrived, nothing said";
-
-    edge_peer.send_all("!");  // new data is a new edge
-    EXPECT_EQ(ready_events(edge, patience_ms).size(), 1u);
-}
-//! [edge-triggered]
-
-// After fork() parent and child hold descriptors for the same open file description: the
-// connection ends only when the last of them is closed.
-TEST(Fork, AConnectionEndsOnlyWhenEveryCopyOfItsDescriptorIsClosed) {
-    auto [kept, peer] = raw_sockets::socket_pair(SOCK_STREAM);
-    const pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-        ::close(kept.native_handle());  // the child's copy: closed at once
-        ::_exit(0);
-    }
-    int status = 0;
-    ASSERT_EQ(::waitpid(child, &status, 0), child);
-    pollfd watch{peer.native_handle(), POLLIN, 0};
-    EXPECT_EQ(::poll(&watch, 1, 200), 0) << "the parent's copy keeps the connection open";
-
-    kept.close();  // the last copy
-    ASSERT_EQ(::poll(&watch, 1, patience_ms), 1);
-    char byte = 0;
-    EXPECT_EQ(::recv(peer.native_handle(), &byte, 1, 0), 0) << "now the peer reads the end";
-}
-
 TEST(Epoll, ModifyChangesWhatIsReported) {
     auto [socket, peer] = raw_sockets::socket_pair(SOCK_STREAM);
     Epoll epoll;
@@ -491,6 +449,110 @@ TEST(Epoll, ASignalEndsTheWaitWithNoEventsNotAnError) {
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(patience_ms / 2))
         << "the signal should have ended the wait, not the timeout";
     ::sigaction(SIGALRM, &previous, nullptr);
+}
+
+// ---- level- and edge-triggered epoll ------------------------------------------------------
+
+// The descriptors `epoll` reports ready now, without waiting. (On a Unix socket, the bytes are
+// in the receiver's queue when send() returns: no wait is needed to see them.)
+std::set<int> ready_now(Epoll& epoll) {
+    std::set<int> ready;
+    for (const auto& [fd, events] : ready_events(epoll, 0)) ready.insert(fd);
+    return ready;
+}
+
+//! [triggering]
+TEST(EpollTriggering, EdgeTriggeredReportsUnreadBytesOnlyWhenMoreArrive) {
+    auto [level, level_peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    auto [edge, edge_peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    const int level_fd = level.native_handle(), edge_fd = edge.native_handle();
+    Epoll epoll;
+    epoll.add(level_fd, EPOLLIN);           // level-triggered: the default
+    epoll.add(edge_fd, EPOLLIN | EPOLLET);  // edge-triggered
+
+    level_peer.send_all("hello");
+    edge_peer.send_all("hello");
+    EXPECT_EQ(ready_now(epoll), (std::set{level_fd, edge_fd})) << "bytes arrived on both";
+    // Nobody reads: the bytes stay. Level-triggered says so again; edge-triggered does not.
+    EXPECT_EQ(ready_now(epoll), std::set{level_fd});
+    EXPECT_EQ(ready_now(epoll), std::set{level_fd});
+
+    edge_peer.send_all("more");  // a new arrival is a new edge
+    EXPECT_EQ(ready_now(epoll), (std::set{level_fd, edge_fd}));
+}
+//! [triggering]
+
+// ---- descriptors and open file descriptions, across fork() --------------------------------
+
+// A child process that holds a copy of every descriptor the parent had when it forked, until
+// release(); the destructor releases it too, and reaps it.
+class ChildHoldingCopies {
+  public:
+    ChildHoldingCopies() {
+        EXPECT_EQ(::pipe(release_), 0);
+        pid_ = ::fork();
+        if (pid_ == 0) {  // the child: wait for the parent to close the pipe, then leave
+            ::close(release_[1]);
+            char byte;
+            [[maybe_unused]] const ssize_t ignored = ::read(release_[0], &byte, 1);
+            ::_exit(0);
+        }
+        EXPECT_GT(pid_, 0) << std::strerror(errno);
+        ::close(release_[0]);
+    }
+    ~ChildHoldingCopies() { release(); }
+    ChildHoldingCopies(const ChildHoldingCopies&) = delete;
+    ChildHoldingCopies& operator=(const ChildHoldingCopies&) = delete;
+
+    // Ends the child, which closes its copies, and waits until it has.
+    void release() {
+        if (pid_ <= 0) return;
+        ::close(release_[1]);
+        ::waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+    }
+
+  private:
+    int release_[2] = {-1, -1};
+    pid_t pid_ = -1;
+};
+
+// connect()'s errno for a new Unix stream socket to `path`; 0 if it connected.
+int connect_error(const std::string& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    path.copy(address.sun_path, sizeof address.sun_path - 1);
+    const int result = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    const int error = result < 0 ? errno : 0;
+    ::close(fd);
+    return error;
+}
+
+TEST(OpenFileDescription, ThePeerSeesEndOfStreamOnlyOnceEveryCopyIsClosed) {
+    auto [connection, peer] = raw_sockets::socket_pair(SOCK_STREAM);
+    ChildHoldingCopies child;  // like echo_fork's parent, it holds a copy of `connection`
+    connection.close();        // one descriptor closed; the open file description lives on
+
+    pollfd watched{.fd = peer.native_handle(), .events = POLLIN, .revents = 0};
+    EXPECT_EQ(::poll(&watched, 1, 200), 0) << "no end of stream while the child's copy is open";
+
+    child.release();  // the last descriptor for it closes: now the connection ends
+    ASSERT_EQ(::poll(&watched, 1, patience_ms), 1);
+    char byte;
+    EXPECT_EQ(::recv(peer.native_handle(), &byte, 1, 0), 0) << "end of stream";
+}
+
+TEST(OpenFileDescription, AChildsCopyOfTheListenerKeepsItListening) {
+    TempDir directory;
+    const std::string path = directory.file("listener.sock");
+    Socket listener = raw_sockets::listen_on(Address::parse("unix:" + path));
+    ChildHoldingCopies child;  // like a forked child that did not close its listener
+    listener.close();
+
+    EXPECT_EQ(connect_error(path), 0) << "queued on the child's copy, which nobody accepts from";
+    child.release();
+    EXPECT_EQ(connect_error(path), ECONNREFUSED) << "the last copy is closed: nobody listens";
 }
 
 // ---- hang-ups: what poll() and epoll report when the peer is done -------------------------
