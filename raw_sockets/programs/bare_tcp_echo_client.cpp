@@ -1,10 +1,10 @@
 // bare_tcp_echo_client: chapter 02's TCP echo client in plain system calls, no library.
 //
 // It resolves HOST and PORT with getaddrinfo(), tries each address it gets until one
-// connects, sends TEXT and a newline, ends its half of the stream, and prints what comes
+// connects, sends its words and a newline, ends its half of the stream, and prints what comes
 // back. Its other half is bare_tcp_echo_server.cpp.
 //
-//   bare_tcp_echo_client localhost 40231 hello     (prints "hello")
+//   bare_tcp_echo_client localhost 40231 hello there     (prints "hello there")
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
@@ -33,8 +33,8 @@ std::string name_of(const addrinfo* candidate) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 4) {
-        std::fprintf(stderr, "usage: bare_tcp_echo_client HOST PORT TEXT\n");
+    if (argc < 4) {
+        std::fprintf(stderr, "usage: bare_tcp_echo_client HOST PORT WORD...\n");
         return 2;
     }
     //! [resolve]
@@ -71,7 +71,9 @@ int main(int argc, char** argv) {
     //! [resolve]
 
     //! [talk]
-    const std::string text = std::string(argv[3]) + "\n";
+    std::string text = argv[3];
+    for (int i = 4; i < argc; ++i) text += std::string(" ") + argv[i];
+    text += "\n";
     for (std::size_t sent = 0; sent < text.size();) {  // send() may take only part of it
         const ssize_t n = send(server, text.data() + sent, text.size() - sent, MSG_NOSIGNAL);
         if (n < 0 && errno != EINTR) {
