@@ -367,6 +367,7 @@ TEST(CloseOnExec, TcpSocketsAreCloseOnExecToo) {
 
 // ---- TIME_WAIT and SO_REUSEADDR ------------------------------------------------------------
 
+//! [rebind-without-reuseaddr]
 TEST(TimeWait, RebindWithoutReuseAddrFailsWithEADDRINUSE) {
     const std::uint16_t port = port_left_in_time_wait();
     const auto error = thrown<SocketError>(
@@ -375,6 +376,7 @@ TEST(TimeWait, RebindWithoutReuseAddrFailsWithEADDRINUSE) {
     EXPECT_EQ(error->code().value(), EADDRINUSE);
     EXPECT_EQ(error->operation(), "bind");
 }
+//! [rebind-without-reuseaddr]
 
 // Seconds left on the TIME_WAIT timer of a connection whose local port is `port`, from
 // /proc/net/tcp ("tr:tm->when": timer 3 is TIME_WAIT, counted in clock ticks); -1 if none.

@@ -169,6 +169,7 @@ bool wait_until_readable_bytes(const Socket& socket, int count) {
 
 // ---- what a stream does to messages --------------------------------------------------------
 
+//! [merges-separate-writes]
 TEST(Stream, MergesSeparateWrites) {
     Socket writer, reader;
     std::tie(writer, reader) = raw_sockets::socket_pair(SOCK_STREAM);
@@ -177,6 +178,7 @@ TEST(Stream, MergesSeparateWrites) {
     writer.send_all("three");
     EXPECT_EQ(recv_text(reader), "onetwothree");
 }
+//! [merges-separate-writes]
 
 TEST(Stream, MergesSeparateWritesOverTcp) {
     // Nagle's algorithm or not, the segments are separate on the wire; once all have
