@@ -2,8 +2,8 @@
 // who may connect (write permission on the socket, search permission on every directory,
 // group membership), and the kernel tells the server who connected (SO_PEERCRED), as it was at
 // connect() time. TCP has neither: any local user reaches a loopback port, and the kernel has
-// nothing to say about the peer. Also SCM_CREDENTIALS, credentials sent with a message and
-// checked by the kernel.
+// nothing to say about the peer. (SCM_CREDENTIALS, credentials sent with a message, is
+// chapter 07's: its tests are in lesson07_passing_descriptors_test.cpp.)
 //
 // The access tests need a second user: as root, a forked child becomes nobody (uid and gid
 // 65534) before it connects. They are skipped when the tests do not run as root.
@@ -135,28 +135,6 @@ std::string uid_line_of(pid_t pid) {
         if (line.starts_with("Uid:")) return line;
     }
     return "(no Uid line for pid " + std::to_string(pid) + ")";
-}
-
-// Sends one byte with an SCM_CREDENTIALS message claiming `claimed`, as send_credentials()
-// would with this process's own; returns 0 or the errno. The kernel checks the claim.
-int send_claimed_credentials(int fd, const ucred& claimed) {
-    char byte = 'c';
-    iovec payload{.iov_base = &byte, .iov_len = 1};
-    union {
-        char bytes[CMSG_SPACE(sizeof(ucred))];
-        cmsghdr align;
-    } control{};
-    msghdr message{};
-    message.msg_iov = &payload;
-    message.msg_iovlen = 1;
-    message.msg_control = control.bytes;
-    message.msg_controllen = sizeof control.bytes;
-    cmsghdr* header = CMSG_FIRSTHDR(&message);
-    header->cmsg_level = SOL_SOCKET;
-    header->cmsg_type = SCM_CREDENTIALS;
-    header->cmsg_len = CMSG_LEN(sizeof(ucred));
-    std::memcpy(CMSG_DATA(header), &claimed, sizeof claimed);
-    return ::sendmsg(fd, &message, MSG_NOSIGNAL) == 1 ? 0 : errno;
 }
 
 // The uid (or gid) the kernel shows for an id that has no mapping in the reader's user
@@ -320,6 +298,7 @@ TEST(PeerCredentials, AreRecordedAtConnectTime) {
     EXPECT_EQ(child.finish(), "");
 }
 
+//! [tcp-says-nothing]
 TEST(PeerCredentials, OverTcpSayNothing) {
     const Socket listener = raw_sockets::listen_on(Address::parse("127.0.0.1:0"));
     const Socket client = raw_sockets::connect_to(raw_sockets::local_address(listener));
@@ -333,59 +312,7 @@ TEST(PeerCredentials, OverTcpSayNothing) {
         EXPECT_EQ(peer.gid, static_cast<gid_t>(-1));
     }
 }
-
-TEST(PeerCredentials, AreTheEffectiveIdsWhileScmCredentialsCarryTheRealOnes) {
-    if (!is_root()) GTEST_SKIP() << needs_root;
-    const TempDir dir;
-    ASSERT_EQ(::chmod(dir.path().c_str(), 0711), 0);
-    const Socket listener = listen_with_mode(dir, "who.sock", 0666);
-    give_up_after_10s(listener);
-    const Address address = raw_sockets::local_address(listener);
-    // As a set-user-ID program runs: the real ids are the user who started it, the effective
-    // ids (and the saved ones) the program's owner. Both unlike root, so all privilege goes.
-    constexpr uid_t real_uid = nobody_uid;
-    constexpr gid_t real_gid = nobody_gid;
-    constexpr uid_t effective_uid = 65533;
-    constexpr gid_t effective_gid = not_nobodys_gid;
-
-    Child child([&]() -> std::string {
-        if (::setgroups(0, nullptr) != 0) return "setgroups: " + raw_sockets::errno_name(errno);
-        if (::setresgid(real_gid, effective_gid, effective_gid) != 0) {
-            return "setresgid: " + raw_sockets::errno_name(errno);
-        }
-        if (::setresuid(real_uid, effective_uid, effective_uid) != 0) {
-            return "setresuid: " + raw_sockets::errno_name(errno);
-        }
-        Socket server = raw_sockets::connect_to(address);
-        std::array<std::byte, 1> go{};
-        if (!server.recv_exact(go)) return "no go from the server";
-        server.send_all("x");  // a plain send: the kernel fills in SCM_CREDENTIALS itself
-        while (server.recv_some(go) != 0) {
-        }
-        return {};
-    });
-
-    Socket connection = raw_sockets::accept_connection(listener);
-    give_up_after_10s(connection);
-    raw_sockets::enable_credentials_passing(connection);
-    connection.send_all("g");  // only now may the child send: SO_PASSCRED is on
-    std::string data;
-    const Credentials in_the_message = raw_sockets::recv_credentials(connection, data);
-    const Credentials at_connect = raw_sockets::peer_credentials(connection);
-    const pid_t child_pid = child.pid();
-    connection.close();
-    ASSERT_EQ(child.finish(), "");
-
-    EXPECT_EQ(data, "x");
-    // SO_PEERCRED: the effective ids, those that decide what a process may do.
-    EXPECT_EQ(at_connect.uid, effective_uid);
-    EXPECT_EQ(at_connect.gid, effective_gid);
-    // SCM_CREDENTIALS filled in by the kernel: the real ids, who started the program.
-    EXPECT_EQ(in_the_message.uid, real_uid);
-    EXPECT_EQ(in_the_message.gid, real_gid);
-    EXPECT_EQ(in_the_message.pid, child_pid);
-    EXPECT_EQ(at_connect.pid, child_pid);
-}
+//! [tcp-says-nothing]
 
 TEST(PeerCredentials, SoPeerGroupsListsThePeersSupplementaryGroups) {
     const TempDir dir;
@@ -639,80 +566,6 @@ TEST(Access, AbstractNamesBelongToTheNetworkNamespace) {
                try_connect(pathname_address);
     });
     EXPECT_EQ(child.finish(), "connected connected, then ECONNREFUSED connected");
-}
-
-// ---- SCM_CREDENTIALS -----------------------------------------------------------------------
-
-TEST(Credentials, SentWithScmCredentialsAreVerified) {
-    auto [sender, receiver] = raw_sockets::socket_pair();
-    give_up_after_10s(receiver);
-    raw_sockets::enable_credentials_passing(receiver);
-
-    raw_sockets::send_credentials(sender, "hello");
-    std::string data;
-    const Credentials theirs = raw_sockets::recv_credentials(receiver, data);
-
-    EXPECT_EQ(data, "hello");
-    EXPECT_EQ(theirs.pid, ::getpid());
-    EXPECT_EQ(theirs.uid, ::getuid());
-    EXPECT_EQ(theirs.gid, ::getgid());
-}
-
-TEST(Credentials, WithoutPassCredNothingArrives) {
-    auto [sender, receiver] = raw_sockets::socket_pair();
-    give_up_after_10s(receiver);
-
-    raw_sockets::send_credentials(sender, "hello");  // SO_PASSCRED not enabled on receiver
-    std::string data;
-    const auto error =
-        thrown<raw_sockets::ProtocolError>([&] { raw_sockets::recv_credentials(receiver, data); });
-    ASSERT_TRUE(error);
-    EXPECT_TRUE(contains(error->what(), "SO_PASSCRED"));
-    EXPECT_TRUE(contains(error->what(), "pair:1"));
-}
-
-TEST(Credentials, ArriveEvenWhenTheSenderAttachesNone) {
-    auto [sender, receiver] = raw_sockets::socket_pair();
-    give_up_after_10s(receiver);
-    raw_sockets::enable_credentials_passing(receiver);
-
-    // A plain send: once the receiver has asked (SO_PASSCRED), the kernel attaches the
-    // sender's credentials itself. Sending them explicitly only matters to claim others.
-    sender.send_all("plain");
-    std::string data;
-    const Credentials theirs = raw_sockets::recv_credentials(receiver, data);
-
-    EXPECT_EQ(data, "plain");
-    EXPECT_EQ(theirs.pid, ::getpid());
-    EXPECT_EQ(theirs.uid, ::getuid());
-    EXPECT_EQ(theirs.gid, ::getgid());
-}
-
-TEST(Credentials, OnlyAPrivilegedProcessMayClaimAnotherIdentity) {
-    if (!is_root()) GTEST_SKIP() << needs_root;
-    auto [sender, receiver] = raw_sockets::socket_pair();
-    give_up_after_10s(receiver);
-    raw_sockets::enable_credentials_passing(receiver);
-
-    // Root (CAP_SETUID, CAP_SETGID) may speak for another user and group...
-    ASSERT_EQ(send_claimed_credentials(
-                  sender.native_handle(),
-                  ucred{.pid = ::getpid(), .uid = nobody_uid, .gid = not_nobodys_gid}),
-              0);
-    std::string data;
-    const Credentials claimed = raw_sockets::recv_credentials(receiver, data);
-    EXPECT_EQ(claimed.pid, ::getpid());
-    EXPECT_EQ(claimed.uid, nobody_uid);
-    EXPECT_EQ(claimed.gid, not_nobodys_gid);
-
-    // ...an ordinary user may not: claiming root is refused by sendmsg() itself.
-    Child child([&]() -> std::string {
-        if (std::string failed = become(nobody_uid, nobody_gid); !failed.empty()) return failed;
-        const int refused = send_claimed_credentials(sender.native_handle(),
-                                                     ucred{.pid = ::getpid(), .uid = 0, .gid = 0});
-        return refused == 0 ? "sent" : raw_sockets::errno_name(refused);
-    });
-    EXPECT_EQ(child.finish(), "EPERM");
 }
 
 // ---- whoami_server --allow-uid: a strict list ------------------------------------------

@@ -4,8 +4,10 @@
 // file status flags shared, FD_CLOEXEC its own. On a stream at least one byte must travel with
 // the descriptors (SOCK_SEQPACKET and SOCK_DGRAM need none); received ones are close-on-exec;
 // at most 253 go in one message; descriptors that do not fit are reported (MSG_CTRUNC)
-// without leaking any; and TCP carries none.
+// without leaking any; and TCP carries none. SCM_CREDENTIALS, the other control message of
+// SOL_SOCKET, carries the sender's pid and real ids, checked by the kernel.
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,6 +32,7 @@
 namespace {
 
 using raw_sockets::Address;
+using raw_sockets::Credentials;
 using raw_sockets::Fd;
 using raw_sockets::ReceivedFds;
 using raw_sockets::Socket;
@@ -49,6 +52,50 @@ struct Pipe {
         write.reset(fds[1]);
     }
 };
+
+bool is_root() {
+    return ::geteuid() == 0;
+}
+
+// Why a test that needs a second user is skipped when the tests do not run as root.
+constexpr const char* needs_root =
+    "needs root: only root can start a process as another user (nobody) to show what the "
+    "kernel allows or refuses it";
+
+constexpr uid_t nobody_uid = 65534;
+constexpr gid_t nobody_gid = 65534;  // nogroup on Debian
+constexpr gid_t not_nobodys_gid = 65533;
+
+// In a forked child: gives up root for `uid` and `gid`, with no supplementary groups.
+// Returns what failed, or nothing.
+std::string become(uid_t uid, gid_t gid) {
+    if (::setgroups(0, nullptr) != 0) return "setgroups: " + raw_sockets::errno_name(errno);
+    if (::setgid(gid) != 0) return "setgid: " + raw_sockets::errno_name(errno);
+    if (::setuid(uid) != 0) return "setuid: " + raw_sockets::errno_name(errno);
+    return {};
+}
+
+// Sends one byte with an SCM_CREDENTIALS message claiming `claimed`, as send_credentials()
+// would with this process's own; returns 0 or the errno. The kernel checks the claim.
+int send_claimed_credentials(int fd, const ucred& claimed) {
+    char byte = 'c';
+    iovec payload{.iov_base = &byte, .iov_len = 1};
+    union {
+        char bytes[CMSG_SPACE(sizeof(ucred))];
+        cmsghdr align;
+    } control{};
+    msghdr message{};
+    message.msg_iov = &payload;
+    message.msg_iovlen = 1;
+    message.msg_control = control.bytes;
+    message.msg_controllen = sizeof control.bytes;
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_CREDENTIALS;
+    header->cmsg_len = CMSG_LEN(sizeof(ucred));
+    std::memcpy(CMSG_DATA(header), &claimed, sizeof claimed);
+    return ::sendmsg(fd, &message, MSG_NOSIGNAL) == 1 ? 0 : errno;
+}
 
 // A safety net, not a wait: a blocking call on one of the test's sockets fails with EAGAIN
 // after 10 s instead of hanging when the code under test is broken.
@@ -411,6 +458,138 @@ TEST(ScmRights, HandsAListeningSocketToAnotherProcess) {
     give_up_after_10s(*client);
     EXPECT_EQ(test_support::round_trip(*client, "hello, worker"), "hello, worker");
     EXPECT_EQ(child.finish(), "child echoed 13 bytes");
+}
+
+// ---- SCM_CREDENTIALS: who sent this message ------------------------------------------------
+
+TEST(Credentials, SentWithScmCredentialsAreVerified) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(receiver);
+    raw_sockets::enable_credentials_passing(receiver);
+
+    raw_sockets::send_credentials(sender, "hello");
+    std::string data;
+    const Credentials theirs = raw_sockets::recv_credentials(receiver, data);
+
+    EXPECT_EQ(data, "hello");
+    EXPECT_EQ(theirs.pid, ::getpid());
+    EXPECT_EQ(theirs.uid, ::getuid());
+    EXPECT_EQ(theirs.gid, ::getgid());
+}
+
+TEST(Credentials, WithoutPassCredNothingArrives) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(receiver);
+
+    raw_sockets::send_credentials(sender, "hello");  // SO_PASSCRED not enabled on receiver
+    std::string data;
+    const auto error =
+        thrown<raw_sockets::ProtocolError>([&] { raw_sockets::recv_credentials(receiver, data); });
+    ASSERT_TRUE(error);
+    EXPECT_TRUE(contains(error->what(), "SO_PASSCRED"));
+    EXPECT_TRUE(contains(error->what(), "pair:1"));
+}
+
+//! [credentials-test]
+TEST(Credentials, ArriveEvenWhenTheSenderAttachesNone) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(receiver);
+    raw_sockets::enable_credentials_passing(receiver);
+
+    // A plain send: once the receiver has asked (SO_PASSCRED), the kernel attaches the
+    // sender's credentials itself. Sending them explicitly only matters to claim others.
+    sender.send_all("plain");
+    std::string data;
+    const Credentials theirs = raw_sockets::recv_credentials(receiver, data);
+
+    EXPECT_EQ(data, "plain");
+    EXPECT_EQ(theirs.pid, ::getpid());
+    EXPECT_EQ(theirs.uid, ::getuid());
+    EXPECT_EQ(theirs.gid, ::getgid());
+}
+//! [credentials-test]
+
+TEST(Credentials, OnlyAPrivilegedProcessMayClaimAnotherIdentity) {
+    if (!is_root()) GTEST_SKIP() << needs_root;
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(receiver);
+    raw_sockets::enable_credentials_passing(receiver);
+
+    // Root (CAP_SETUID, CAP_SETGID) may speak for another user and group...
+    ASSERT_EQ(send_claimed_credentials(
+                  sender.native_handle(),
+                  ucred{.pid = ::getpid(), .uid = nobody_uid, .gid = not_nobodys_gid}),
+              0);
+    std::string data;
+    const Credentials claimed = raw_sockets::recv_credentials(receiver, data);
+    EXPECT_EQ(claimed.pid, ::getpid());
+    EXPECT_EQ(claimed.uid, nobody_uid);
+    EXPECT_EQ(claimed.gid, not_nobodys_gid);
+
+    // ...an ordinary user may not: claiming root is refused by sendmsg() itself.
+    Child child([&]() -> std::string {
+        if (std::string failed = become(nobody_uid, nobody_gid); !failed.empty()) return failed;
+        const int refused = send_claimed_credentials(sender.native_handle(),
+                                                     ucred{.pid = ::getpid(), .uid = 0, .gid = 0});
+        return refused == 0 ? "sent" : raw_sockets::errno_name(refused);
+    });
+    EXPECT_EQ(child.finish(), "EPERM");
+}
+
+TEST(Credentials, CarryTheRealIdsWhileSoPeerCredGivesTheEffectiveOnes) {
+    if (!is_root()) GTEST_SKIP() << needs_root;
+    const TempDir dir;
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0711), 0);
+    raw_sockets::ListenOptions options;
+    options.unix_mode = 0666;
+    const Socket listener =
+        raw_sockets::listen_on(Address::parse(dir.unix_address("who.sock")), options);
+    give_up_after_10s(listener);
+    const Address address = raw_sockets::local_address(listener);
+    // As a set-user-ID program runs: the real ids are the user who started it, the effective
+    // ids (and the saved ones) the program's owner. Both unlike root, so all privilege goes.
+    constexpr uid_t real_uid = nobody_uid;
+    constexpr gid_t real_gid = nobody_gid;
+    constexpr uid_t effective_uid = 65533;
+    constexpr gid_t effective_gid = not_nobodys_gid;
+
+    Child child([&]() -> std::string {
+        if (::setgroups(0, nullptr) != 0) return "setgroups: " + raw_sockets::errno_name(errno);
+        if (::setresgid(real_gid, effective_gid, effective_gid) != 0) {
+            return "setresgid: " + raw_sockets::errno_name(errno);
+        }
+        if (::setresuid(real_uid, effective_uid, effective_uid) != 0) {
+            return "setresuid: " + raw_sockets::errno_name(errno);
+        }
+        Socket server = raw_sockets::connect_to(address);
+        std::array<std::byte, 1> go{};
+        if (!server.recv_exact(go)) return "no go from the server";
+        server.send_all("x");  // a plain send: the kernel fills in SCM_CREDENTIALS itself
+        while (server.recv_some(go) != 0) {
+        }
+        return {};
+    });
+
+    Socket connection = raw_sockets::accept_connection(listener);
+    give_up_after_10s(connection);
+    raw_sockets::enable_credentials_passing(connection);
+    connection.send_all("g");  // only now may the child send: SO_PASSCRED is on
+    std::string data;
+    const Credentials in_the_message = raw_sockets::recv_credentials(connection, data);
+    const Credentials at_connect = raw_sockets::peer_credentials(connection);
+    const pid_t child_pid = child.pid();
+    connection.close();
+    ASSERT_EQ(child.finish(), "");
+
+    EXPECT_EQ(data, "x");
+    // SO_PEERCRED: the effective ids, those that decide what a process may do.
+    EXPECT_EQ(at_connect.uid, effective_uid);
+    EXPECT_EQ(at_connect.gid, effective_gid);
+    // SCM_CREDENTIALS filled in by the kernel: the real ids, who started the program.
+    EXPECT_EQ(in_the_message.uid, real_uid);
+    EXPECT_EQ(in_the_message.gid, real_gid);
+    EXPECT_EQ(in_the_message.pid, child_pid);
+    EXPECT_EQ(at_connect.pid, child_pid);
 }
 
 }  // namespace
