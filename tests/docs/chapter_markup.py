@@ -197,10 +197,15 @@ def render_text(source_dir, text, page="chapter"):
             out.append(line)
             index += 1
             if not in_fence and pending_skip is not None:
-                # The visible reason follows the closing fence, replacing an older one.
+                # The visible reason follows the closing fence after a blank line, replacing
+                # an older one.
                 if index < len(lines) and lines[index].startswith(SKIP_NOTE):
                     index += 1
-                out.append(SKIP_NOTE + pending_skip)
+                elif (index + 1 < len(lines) and not lines[index].strip()
+                      and lines[index + 1].startswith(SKIP_NOTE)):
+                    index += 2
+                reason = pending_skip if pending_skip.endswith((".", ")")) else pending_skip + "."
+                out += ["", SKIP_NOTE + reason]
                 pending_skip = None
             continue
         out.append(line)
