@@ -16,6 +16,8 @@ Every ```sh block is preceded by one directive (an HTML comment, invisible when 
   <!-- run root -->                 (with any of the above) only when run as root; otherwise
                                     the test says it skipped it
   <!-- run needs=nginx,socat -->    only when these programs are installed
+  <!-- run resolves=localhost -->   only when these names resolve (a bare chroot has no
+                                    /etc/hosts)
   <!-- skip: REASON -->             not run; scripts/render-chapters writes the reason under
                                     the block, for the reader
 
@@ -41,6 +43,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -182,6 +185,14 @@ class Runner:
         if options.get("root") and os.geteuid() != 0:
             print(f"skipped (line {line}): needs root; run the test as root to run it")
             return False
+        names = options.get("resolves")
+        if isinstance(names, str):
+            for name in names.split(","):
+                try:
+                    socket.getaddrinfo(name, None)
+                except socket.gaierror as error:
+                    print(f"skipped (line {line}): {name} does not resolve here ({error})")
+                    return False
         needs = options.get("needs")
         if isinstance(needs, str):
             # nginx lives in /usr/sbin, which a normal user's PATH often lacks.

@@ -8,6 +8,8 @@ default action, so the tests stop it themselves and expect exactly that."""
 import re
 import signal
 import socket
+
+import pytest
 import subprocess
 
 from course_support.polling import poll_until
@@ -84,6 +86,10 @@ def test_bare_server_sets_so_reuseaddr_so_it_rebinds_over_its_own_time_wait(
 
 # [bare-client-tries-each-address]
 def test_bare_client_tries_each_address_getaddrinfo_returns(start_server, run_program):
+    try:
+        socket.getaddrinfo("localhost", None)
+    except socket.gaierror as error:  # a bare chroot has no /etc/hosts
+        pytest.skip(f"localhost does not resolve here ({error}): no /etc/hosts entry")
     server = start_bare_server(start_server)
 
     result = run_program("bare_tcp_echo_client", "localhost", str(server.port), "hello")

@@ -464,7 +464,9 @@ def test_a_socket_file_outside_the_containers_mounts_gives_enoent(start_server, 
                "sh", short_dir, program_path("echo_client"), server.address]
     result = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT,
                             stdin=subprocess.DEVNULL)
-    if result.returncode != 0 and "unshare failed" in result.stderr:
+    if result.returncode != 0 and ("unshare failed" in result.stderr
+                                   or "cannot change root filesystem propagation" in result.stderr):
+        # The second: / is not a mount point (a chroot), so it cannot be made private.
         pytest.skip(f"this machine refuses a new mount namespace: {result.stderr.strip()}")
     line = refusal(result)
     assert line == (f"echo_client: connect({server.address}): "

@@ -358,6 +358,11 @@ def test_ss_tio_shows_the_retransmission_timer_when_the_peer_goes_silent(short_d
     def inside(name: str, *command: str) -> list[str]:
         return [nsenter, f"--net=/run/netns/{name}", *command]
 
+    def ip_in(name: str, *args: str) -> None:
+        # nsenter, not `ip -n`: that also remounts /sys, which fails in a chroot.
+        result = run(inside(name, ip, *args))
+        assert result.returncode == 0, f"ip {' '.join(args)} in {name}: {result.stderr}"
+
     try:
         for name in names:
             result = run([ip, "netns", "add", name])
@@ -368,8 +373,8 @@ def test_ss_tio_shows_the_retransmission_timer_when_the_peer_goes_silent(short_d
         ip_ok("link", "add", ends[0], "netns", names[0], "type", "veth", "peer", "name",
               ends[1], "netns", names[1])
         for name, end, address in zip(names, ends, ("198.18.7.1/24", "198.18.7.2/24")):
-            ip_ok("-n", name, "addr", "add", address, "dev", end)
-            ip_ok("-n", name, "link", "set", end, "up")
+            ip_in(name, "addr", "add", address, "dev", end)
+            ip_in(name, "link", "set", end, "up")
         started.append(subprocess.Popen(inside(names[0], program_path("echo_server"),
                                                "198.18.7.1:8000"),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -380,7 +385,7 @@ def test_ss_tio_shows_the_retransmission_timer_when_the_peer_goes_silent(short_d
         started.append(client)
         assert client.stdout.readline() == "ready\n"
         # Host a's end of the cable goes down: host b's segments are sent into nothing.
-        ip_ok("-n", names[0], "link", "set", ends[0], "down")
+        ip_in(names[0], "link", "set", ends[0], "down")
         client.stdin.write("go\n")
         client.stdin.flush()
 
