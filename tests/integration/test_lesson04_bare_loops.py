@@ -14,6 +14,7 @@ from contextlib import ExitStack
 
 import pytest
 
+from course_support.polling import poll_until
 from course_support.timeouts import IO_TIMEOUT
 
 BARE_LOOPS = ["bare_poll_echo", "bare_epoll_echo"]
@@ -58,14 +59,17 @@ def test_a_client_that_does_not_read_stalls_the_bare_loops(start_server, short_d
     sender = threading.Thread(target=send_without_reading, daemon=True)
     sender.start()
     try:
-        # Wait until the sender has stopped moving: the server is blocked in write() to it.
-        last, still_since = -1, time.monotonic()
-        deadline = time.monotonic() + IO_TIMEOUT
-        while time.monotonic() - still_since < 0.25:
-            assert time.monotonic() < deadline, "the client that does not read never got stuck"
-            if progress["sent"] != last:
-                last, still_since = progress["sent"], time.monotonic()
-            time.sleep(0.01)  # paces the polling; the deadline above bounds it
+        # Wait until the sender has stopped moving for a quarter of a second: the server is
+        # blocked in write() to it.
+        seen = {"sent": -1, "since": time.monotonic()}
+
+        def sender_is_stuck() -> bool:
+            if progress["sent"] != seen["sent"]:
+                seen["sent"], seen["since"] = progress["sent"], time.monotonic()
+            return time.monotonic() - seen["since"] >= 0.25
+
+        assert poll_until(sender_is_stuck, IO_TIMEOUT, interval=0.01), \
+            "the client that does not read never got stuck"
         with server.connect() as other:  # queued by the kernel, never accepted
             other.sendall(b"anyone there?")
             other.settimeout(0.5)  # proving an absence: nothing may arrive in this time

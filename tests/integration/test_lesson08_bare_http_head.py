@@ -7,11 +7,13 @@ with printf."""
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
-import time
+import termios
 
 import pytest
 
+from course_support.polling import poll_until
 from course_support.programs import program_path
 from course_support.timeouts import RUN_TIMEOUT
 
@@ -84,6 +86,12 @@ def test_bare_http_head_refuses_a_head_over_8_kib_before_it_ends(run_program):
     assert "431: head too large" in said(result)
 
 
+def unread_bytes(pipe) -> int:
+    """How many bytes wait in a pipe, asked through either of its ends (FIONREAD)."""
+    count = bytearray(4)
+    fcntl.ioctl(pipe.fileno(), termios.FIONREAD, count)
+    return int.from_bytes(count, "little")
+
 def test_bare_http_head_gives_the_same_answer_when_the_bytes_trickle_in(run_program):
     whole = said(frame(run_program, HEAD + b"hello"))
     process = subprocess.Popen([program_path("bare_http_head")], stdin=subprocess.PIPE,
@@ -92,7 +100,10 @@ def test_bare_http_head_gives_the_same_answer_when_the_bytes_trickle_in(run_prog
         for byte in HEAD + b"hello":  # one read() per byte: the head arrives in pieces
             process.stdin.write(bytes([byte]))
             process.stdin.flush()
-            time.sleep(0.001)
+            # The next byte goes only once the program has read this one (the pipe is empty
+            # again), so each read() really gets one byte.
+            assert poll_until(lambda: unread_bytes(process.stdin) == 0, RUN_TIMEOUT), \
+                "bare_http_head stopped reading its input"
         process.stdin.close()
         trickled = process.stdout.read().decode()
         assert process.wait(timeout=RUN_TIMEOUT) == 0, trickled

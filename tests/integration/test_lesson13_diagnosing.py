@@ -319,20 +319,12 @@ def test_proc_pid_fd_names_the_socket_inode_that_proc_net_unix_lists_with_its_pa
 # --------------------------------------------------------------------------------------
 # ss -tio: a TCP peer that goes silent (root: two network namespaces and a cable)
 
-# Inside host b: connects to host a (retrying until the server is up), gets one line
+# Inside host b, once the server listens: connects to host a, gets one line
 # echoed, says "ready", then on "go" sends two more bytes, which will never be
 # acknowledged, and waits until its input closes.
 SILENCED_CLIENT = """
-import socket, sys, time
-deadline = time.monotonic() + 10
-while True:
-    try:
-        connection = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1)
-        break
-    except OSError:
-        if time.monotonic() > deadline:
-            raise
-        time.sleep(0.05)
+import socket, sys
+connection = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
 connection.sendall(b"a\\n")
 assert connection.recv(16) == b"a\\n"
 print("ready", flush=True)
@@ -379,6 +371,11 @@ def test_ss_tio_shows_the_retransmission_timer_when_the_peer_goes_silent(short_d
                                                "198.18.7.1:8000"),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL))
+        # Ready when host a's kernel lists the listener: then the client connects once.
+        def listening() -> str:
+            return run(inside(names[0], ss, "-Htln", "sport", "=", ":8000")).stdout.strip()
+
+        assert poll_until(listening, READY_TIMEOUT), "echo_server never listened in host a"
         client = subprocess.Popen(inside(names[1], "/usr/bin/python3", "-c", SILENCED_CLIENT,
                                          "198.18.7.1", "8000"),
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
