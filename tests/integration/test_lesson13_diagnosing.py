@@ -372,8 +372,8 @@ def test_ss_tio_shows_the_retransmission_timer_when_the_peer_goes_silent(short_d
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL))
         # Ready when host a's kernel lists the listener: then the client connects once.
-        def listening() -> str:
-            return run(inside(names[0], ss, "-Htln", "sport", "=", ":8000")).stdout.strip()
+        def listening() -> bool:  # (poll_until takes an empty string for an answer)
+            return bool(run(inside(names[0], ss, "-Htln", "sport", "=", ":8000")).stdout.strip())
 
         assert poll_until(listening, READY_TIMEOUT), "echo_server never listened in host a"
         client = subprocess.Popen(inside(names[1], "/usr/bin/python3", "-c", SILENCED_CLIENT,
