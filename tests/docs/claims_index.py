@@ -24,6 +24,10 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from chapter_markup import split_row  # noqa: E402  (a `|` inside backticks does not split)
+
 # `lesson05.SafeBind.ReplacesAStaleSocketFile`, or any CTest name such as `docs.chapter04_...`
 CTEST_NAME = re.compile(r"(lesson\d\d|docs|style)\.[\w.:/*-]+")
 PYTEST_NAME = re.compile(r"test_\w+")
@@ -40,21 +44,6 @@ class Claim:
 
 def chapters(source_dir):
     return sorted(glob.glob(os.path.join(source_dir, "lessons", "[0-9][0-9]-*", "README.md")))
-
-
-def split_row(line):
-    """Cells of a Markdown table row; a `|` inside backticks does not split."""
-    cells, cell, in_code = [], "", False
-    for char in line.strip().strip("|"):
-        if char == "`":
-            in_code = not in_code
-        if char == "|" and not in_code:
-            cells.append(cell.strip())
-            cell = ""
-        else:
-            cell += char
-    cells.append(cell.strip())
-    return cells
 
 
 def claims_of(readme):
