@@ -34,7 +34,7 @@ import pytest
 pytest.register_assert_rewrite("course_support")
 
 from course_support.nginx import NginxRunner  # noqa: E402
-from course_support.processes import NOBODY, ServerStarter, remove_tree, run  # noqa: E402
+from course_support.processes import NOBODY, ServerStarter, remove_tree, run, shorten  # noqa: E402
 from course_support.programs import build_problem, program_path  # noqa: E402
 from course_support.timeouts import RUN_TIMEOUT, TEST_TIMEOUT  # noqa: E402
 
@@ -48,6 +48,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     problem = build_problem()
     if problem is not None and not session.config.option.collectonly:
         raise pytest.UsageError(problem)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    # A failing test shows what its servers wrote (an exercise's TODO message, a crash), once,
+    # under the failure: the learner reads the cause, not only a reset connection.
+    outcome = yield
+    report = outcome.get_result()
+    starter = getattr(item, "funcargs", {}).get("start_server")
+    if report.when != "call" or not report.failed or starter is None:
+        return
+    if not hasattr(report.longrepr, "addsection"):
+        return
+    for server in starter.servers:
+        output = server.output().strip()
+        if output:
+            report.longrepr.addsection(f"{server.program}'s output", shorten(output))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
