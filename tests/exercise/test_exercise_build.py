@@ -33,10 +33,11 @@ class ExercisesPreset(unittest.TestCase):
         self.build = Path(tempfile.mkdtemp(prefix="exercise-preset-"))
         self.addCleanup(shutil.rmtree, self.build, True)
 
-    def test_a_first_configure_builds_every_stub(self):
+    def test_a_first_configure_builds_chapter_01s_stub_only(self):
         output = configure(self.build)
-        self.assertEqual(cached(self.build, "COURSE_EXERCISES"), "all")
+        self.assertEqual(cached(self.build, "COURSE_EXERCISES"), "01")
         self.assertIn("Exercise: chapter 01 builds", output)
+        self.assertNotIn("Exercise: chapter 02 builds", output)
 
     def test_re_running_the_preset_keeps_the_chosen_chapters(self):
         configure(self.build, "-DCOURSE_EXERCISES=03")
