@@ -298,6 +298,19 @@ TEST(PeerCredentials, AreRecordedAtConnectTime) {
     EXPECT_EQ(child.finish(), "");
 }
 
+TEST(PeerCredentials, FailureThrowsASocketErrorNamingTheCall) {
+    // A pipe is no socket: getsockopt() fails with ENOTSOCK.
+    std::array<int, 2> ends{};
+    ASSERT_EQ(::pipe2(ends.data(), O_CLOEXEC), 0);
+    const Fd write_end(ends[1]);
+    const Socket not_a_socket(Fd(ends[0]), "a pipe");
+    const auto error = test_support::thrown<SocketError>(
+        [&] { (void)raw_sockets::peer_credentials(not_a_socket); });
+    ASSERT_TRUE(error) << "peer_credentials() did not throw a SocketError";
+    EXPECT_EQ(error->code().value(), ENOTSOCK);
+    EXPECT_EQ(error->operation(), "getsockopt(SO_PEERCRED)");
+}
+
 //! [tcp-says-nothing]
 TEST(PeerCredentials, OverTcpSayNothing) {
     const Socket listener = raw_sockets::listen_on(Address::parse("127.0.0.1:0"));
