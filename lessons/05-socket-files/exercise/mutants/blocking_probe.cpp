@@ -1,7 +1,8 @@
-// Mutant: Probes with a blocking socket, so connect() waits forever on a live server whose listen
-// queue is full. The connect probe: is a socket file at this path live, stale, or not a socket at
-// all? Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces this
-// file.
+// Mutant: Probes with a blocking socket: connect() hangs on a live server whose queue is full.
+//
+// The connect probe: is a socket file at this path live, stale, or not a socket at all?
+// Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces
+// this file.
 #include <sys/stat.h>
 #include <sys/un.h>
 

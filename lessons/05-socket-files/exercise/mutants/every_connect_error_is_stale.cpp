@@ -1,7 +1,8 @@
-// Mutant: Treats any failed connect() as a stale socket, so a busy server (EAGAIN) or a socket of
-// another type (EPROTOTYPE) gets its path stolen. The connect probe: is a socket file at this path
-// live, stale, or not a socket at all? Chapter 05's exercise
-// (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces this file.
+// Mutant: Takes any failed connect() for a stale socket, so a busy server's path is stolen.
+//
+// The connect probe: is a socket file at this path live, stale, or not a socket at all?
+// Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces
+// this file.
 #include <sys/stat.h>
 #include <sys/un.h>
 

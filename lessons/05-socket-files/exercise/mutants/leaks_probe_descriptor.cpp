@@ -1,5 +1,6 @@
-// Mutant: Holds the probe socket in a plain int and returns without close(), leaking one descriptor
-// per probe. The connect probe: is a socket file at this path live, stale, or not a socket at all?
+// Mutant: Keeps the probe socket in a plain int and leaks it when connect() fails.
+//
+// The connect probe: is a socket file at this path live, stale, or not a socket at all?
 // Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces
 // this file.
 #include <sys/stat.h>

@@ -1,7 +1,8 @@
-// Mutant: Treats every lstat() failure as an absent path, so EACCES or ENAMETOOLONG are hidden
-// instead of reported. The connect probe: is a socket file at this path live, stale, or not a
-// socket at all? Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp)
-// replaces this file.
+// Mutant: Takes every lstat() failure for an absent path, hiding EACCES or ENAMETOOLONG.
+//
+// The connect probe: is a socket file at this path live, stale, or not a socket at all?
+// Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces
+// this file.
 #include <sys/stat.h>
 #include <sys/un.h>
 

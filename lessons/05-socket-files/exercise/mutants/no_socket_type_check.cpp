@@ -1,7 +1,8 @@
-// Mutant: Skips the S_ISSOCK check and connect()s to whatever is there: a regular file refuses the
-// connection and is taken for a stale socket. The connect probe: is a socket file at this path
-// live, stale, or not a socket at all? Chapter 05's exercise
-// (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces this file.
+// Mutant: Skips the S_ISSOCK check, so a regular file refuses connect() and is taken as stale.
+//
+// The connect probe: is a socket file at this path live, stale, or not a socket at all?
+// Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces
+// this file.
 #include <sys/stat.h>
 #include <sys/un.h>
 

@@ -1,7 +1,8 @@
-// Mutant: Gets the errno meaning backwards: ECONNREFUSED taken as live, so a stale file left by a
-// crashed server is never replaced. The connect probe: is a socket file at this path live, stale,
-// or not a socket at all? Chapter 05's exercise
-// (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces this file.
+// Mutant: Reads ECONNREFUSED as live, so a crashed server's stale file is never replaced.
+//
+// The connect probe: is a socket file at this path live, stale, or not a socket at all?
+// Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces
+// this file.
 #include <sys/stat.h>
 #include <sys/un.h>
 

@@ -1,7 +1,8 @@
-// Mutant: Uses stat() instead of lstat(), so a symbolic link to a socket is judged by its target
-// and may be replaced. The connect probe: is a socket file at this path live, stale, or not a
-// socket at all? Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp)
-// replaces this file.
+// Mutant: Uses stat() instead of lstat(), so a symbolic link is judged by its target.
+//
+// The connect probe: is a socket file at this path live, stale, or not a socket at all?
+// Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces
+// this file.
 #include <sys/stat.h>
 #include <sys/un.h>
 

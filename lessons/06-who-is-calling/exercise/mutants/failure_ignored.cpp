@@ -1,6 +1,8 @@
-// Mutant: Ignores getsockopt()'s result, so a failure returns zeros (pid 0, uid root) instead of an
-// error. SO_PEERCRED: the identity of the process at the other end of a Unix socket. Chapter 06's
-// exercise (lessons/06-who-is-calling/exercise/peer_credentials.cpp) replaces this file.
+// Mutant: Ignores getsockopt()'s result, so a failure returns zeros instead of an error.
+//
+// SO_PEERCRED: the identity of the process at the other end of a Unix socket.
+// Chapter 06's exercise (lessons/06-who-is-calling/exercise/peer_credentials.cpp) replaces
+// this file.
 #include <sys/socket.h>
 
 #include "raw_sockets/credentials.hpp"

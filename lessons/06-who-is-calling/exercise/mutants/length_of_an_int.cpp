@@ -1,6 +1,7 @@
-// Mutant: Passes the length of an int, as for most socket options, so the kernel fills only the pid
-// and uid and gid stay 0. SO_PEERCRED: the identity of the process at the other end of a Unix
-// socket. Chapter 06's exercise (lessons/06-who-is-calling/exercise/peer_credentials.cpp) replaces
+// Mutant: Passes sizeof(int) as the length, so only the pid is filled in and uid, gid stay 0.
+//
+// SO_PEERCRED: the identity of the process at the other end of a Unix socket.
+// Chapter 06's exercise (lessons/06-who-is-calling/exercise/peer_credentials.cpp) replaces
 // this file.
 #include <sys/socket.h>
 

@@ -1,6 +1,7 @@
-// Mutant: Throws std::runtime_error on failure instead of the std::system_error that throw_errno()
-// builds (the errno is lost). SO_PEERCRED: the identity of the process at the other end of a Unix
-// socket. Chapter 06's exercise (lessons/06-who-is-calling/exercise/peer_credentials.cpp) replaces
+// Mutant: Throws std::runtime_error instead of throw_errno()'s SocketError (the errno is lost).
+//
+// SO_PEERCRED: the identity of the process at the other end of a Unix socket.
+// Chapter 06's exercise (lessons/06-who-is-calling/exercise/peer_credentials.cpp) replaces
 // this file.
 #include <sys/socket.h>
 
