@@ -9,6 +9,7 @@
 // 65534) before it connects. They are skipped when the tests do not run as root.
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -25,7 +26,9 @@
 #include <fstream>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "raw_sockets/raw_sockets.hpp"
@@ -311,11 +314,32 @@ TEST(PeerCredentials, FailureThrowsASocketErrorNamingTheCall) {
     EXPECT_EQ(error->operation(), "getsockopt(SO_PEERCRED)");
 }
 
+// Both ends of one TCP connection on 127.0.0.1, made with the plain system calls: chapter
+// 02's exercise (inet_address.cpp, behind Address::parse("127.0.0.1:0")) is not needed here.
+std::pair<Socket, Socket> loopback_tcp_pair() {
+    const Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    const auto* as_sockaddr = reinterpret_cast<sockaddr*>(&address);
+    if (!listener || ::bind(listener.get(), as_sockaddr, length) != 0 ||
+        ::listen(listener.get(), 1) != 0 ||
+        ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+        throw std::runtime_error("loopback listener: " + std::string(std::strerror(errno)));
+    }
+    Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!client || ::connect(client.get(), as_sockaddr, length) != 0) {
+        throw std::runtime_error("loopback connect: " + std::string(std::strerror(errno)));
+    }
+    Fd server(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!server) throw std::runtime_error("accept: " + std::string(std::strerror(errno)));
+    return {Socket(std::move(client), "tcp client"), Socket(std::move(server), "tcp server")};
+}
+
 //! [tcp-says-nothing]
 TEST(PeerCredentials, OverTcpSayNothing) {
-    const Socket listener = raw_sockets::listen_on(Address::parse("127.0.0.1:0"));
-    const Socket client = raw_sockets::connect_to(raw_sockets::local_address(listener));
-    const Socket server = raw_sockets::accept_connection(listener);
+    const auto [client, server] = loopback_tcp_pair();
     for (const Socket* end : {&server, &client}) {
         SCOPED_TRACE(end->name());
         // The same machine, even the same process, yet the kernel keeps no identity for TCP.

@@ -5,6 +5,7 @@
 // this file.
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <cerrno>
 
