@@ -314,23 +314,38 @@ TEST(PeerCredentials, FailureThrowsASocketErrorNamingTheCall) {
     EXPECT_EQ(error->operation(), "getsockopt(SO_PEERCRED)");
 }
 
-// Both ends of one TCP connection on 127.0.0.1, made with the plain system calls: chapter
+// A TCP listener on 127.0.0.1 and its address, made with the plain system calls: chapter
 // 02's exercise (inet_address.cpp, behind Address::parse("127.0.0.1:0")) is not needed here.
-std::pair<Socket, Socket> loopback_tcp_pair() {
-    const Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+std::pair<Fd, sockaddr_in> loopback_tcp_listener() {
+    Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t length = sizeof address;
-    const auto* as_sockaddr = reinterpret_cast<sockaddr*>(&address);
-    if (!listener || ::bind(listener.get(), as_sockaddr, length) != 0 ||
-        ::listen(listener.get(), 1) != 0 ||
+    if (!listener || ::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+        ::listen(listener.get(), 4) != 0 ||
         ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
         throw std::runtime_error("loopback listener: " + std::string(std::strerror(errno)));
     }
-    Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!client || ::connect(client.get(), as_sockaddr, length) != 0) {
-        throw std::runtime_error("loopback connect: " + std::string(std::strerror(errno)));
+    return {std::move(listener), address};
+}
+
+// One plain connect() to a TCP address: "connected" or the errno's name.
+std::string try_tcp_connect(const sockaddr_in& address, Fd& fd) {
+    fd = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return "socket: " + raw_sockets::errno_name(errno);
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+        return raw_sockets::errno_name(errno);
+    }
+    return "connected";
+}
+
+// Both ends of one TCP connection on 127.0.0.1.
+std::pair<Socket, Socket> loopback_tcp_pair() {
+    const auto [listener, address] = loopback_tcp_listener();
+    Fd client;
+    if (const std::string result = try_tcp_connect(address, client); result != "connected") {
+        throw std::runtime_error("loopback connect: " + result);
     }
     Fd server(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!server) throw std::runtime_error("accept: " + std::string(std::strerror(errno)));
@@ -560,9 +575,14 @@ TEST(Access, GroupMembershipAdmits) {
 
 TEST(Access, AnyLocalUserCanReachTcpLoopback) {
     if (!is_root()) GTEST_SKIP() << needs_root;
-    const Socket listener = raw_sockets::listen_on(Address::parse("127.0.0.1:0"));
+    const auto [listener, address] = loopback_tcp_listener();
     // No file, so no permission to check: a port is open to every process on the machine.
-    EXPECT_EQ(connect_as_nobody(raw_sockets::local_address(listener)), "connected");
+    Child child([&] {
+        const std::string failed = become(nobody_uid, nobody_gid);
+        Fd fd;
+        return failed.empty() ? try_tcp_connect(address, fd) : failed;
+    });
+    EXPECT_EQ(child.finish(), "connected");
 }
 
 TEST(Access, AnAbstractNameHasNoPermissionCheck) {
