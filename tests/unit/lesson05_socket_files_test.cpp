@@ -253,6 +253,35 @@ TEST(ProbeSocketPath, LiveSocket) {
     EXPECT_TRUE(S_ISSOCK(lstat_of(dir.file("s")).st_mode));
 }
 
+// How many descriptors this process holds now.
+std::size_t open_descriptor_count() {
+    const auto entries = std::filesystem::directory_iterator("/proc/self/fd");
+    return static_cast<std::size_t>(std::distance(begin(entries), end(entries)));
+}
+
+TEST(ProbeSocketPath, LeavesNoDescriptorOpenWhateverTheAnswer) {
+    const TempDir dir;
+    const Fd listener = bind_by_hand(dir.file("live"));
+    make_stale_socket(dir.file("stale"));
+    const std::size_t before = open_descriptor_count();
+    // Every path through the probe: connected, refused, refused for the type (EPROTOTYPE).
+    EXPECT_EQ(probe_socket_path(dir.file("live")), PathState::live_socket);
+    EXPECT_EQ(probe_socket_path(dir.file("stale")), PathState::stale_socket);
+    EXPECT_EQ(probe_socket_path(dir.file("live"), SOCK_DGRAM), PathState::live_socket);
+    EXPECT_EQ(open_descriptor_count(), before);
+}
+
+TEST(ProbeSocketPath, AnLstatFailureOtherThanEnoentIsReportedNotTakenForAbsent) {
+    // A path component longer than NAME_MAX: lstat() fails with ENAMETOOLONG, which says
+    // nothing about whether a socket is there.
+    const TempDir dir;
+    const std::string path = dir.file(std::string(300, 'x'));
+    const auto error = thrown<SocketError>([&] { (void)probe_socket_path(path); });
+    ASSERT_TRUE(error) << "probe_socket_path() did not throw a SocketError";
+    EXPECT_EQ(error->code().value(), ENAMETOOLONG);
+    EXPECT_EQ(error->operation(), "lstat");
+}
+
 //! [probe-tests]
 TEST(ProbeSocketPath, StaleSocket) {
     const TempDir dir;

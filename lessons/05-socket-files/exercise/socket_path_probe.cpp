@@ -4,11 +4,15 @@
 // absent → bind; stale_socket → remove and bind; live_socket or not_a_socket → refuse.
 // Write it:
 //   1. lstat() the path (not stat(): a symbolic link must not be followed). ENOENT → absent.
+//      Any other lstat() failure (EACCES, ENAMETOOLONG, ...) is an error: throw it with
+//      throw_errno("lstat", "unix:" + path), so the SocketError carries the errno.
 //   2. Not S_ISSOCK → not_a_socket.
 //   3. A socket: create a socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC) and connect()
 //      to the path (Address::parse("unix:" + path) gives you the sockaddr). Success → live.
 //      ECONNREFUSED → stale. ENOENT → absent (it vanished). Anything else → live: only a
 //      provably dead socket may be replaced.
+//   4. The probe socket is closed on every way out (hold it in an Fd): no descriptor leaks,
+//      whatever the answer.
 //
 // Check:  cmake --preset exercises -DCOURSE_EXERCISES=05 && cmake --build --preset exercises
 //         ctest --preset exercises -L lesson05

@@ -1,8 +1,10 @@
 // Chapter 06 exercise: ask the kernel who is on the other end.
 //
 // Write peer_credentials(): getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &ucred, &length) fills
-// a `struct ucred` with the peer's pid, uid and gid, as recorded when it connected. On
-// failure throw with throw_errno("getsockopt(SO_PEERCRED)", socket.name()).
+// a `struct ucred` with the peer's pid, uid and gid, as recorded when it connected (the
+// length passed in is sizeof(ucred)). Return them as Credentials{pid, uid, gid}, in that
+// order. On failure (ENOTSOCK for something that is not a socket, for example) throw with
+// throw_errno("getsockopt(SO_PEERCRED)", socket.name()): a SocketError carrying the errno.
 //
 // Check:  cmake --preset exercises -DCOURSE_EXERCISES=06 && cmake --build --preset exercises
 //         ctest --preset exercises -L lesson06
