@@ -97,6 +97,26 @@ TEST(Percentile, RejectsNoSamplesAndOutOfRangeRanks) {
     EXPECT_THROW(percentile({1}, std::numeric_limits<double>::quiet_NaN()), std::invalid_argument);
 }
 
+TEST(Percentile, SortsSamplesThatArriveInAnyOrder) {
+    EXPECT_EQ(percentile({9, 1, 5, 3, 7}, 20), 1);
+    EXPECT_EQ(percentile({9, 1, 5, 3, 7}, 60), 5);
+    EXPECT_EQ(percentile({9, 1, 5, 3, 7}, 100), 9);
+}
+
+TEST(Percentile, SaysWhichInputIsWrongAndChecksTheSamplesFirst) {
+    const auto message_of = [](const std::vector<double>& samples, double p) -> std::string {
+        try {
+            percentile(samples, p);
+        } catch (const std::invalid_argument& error) {
+            return error.what();
+        }
+        return "no exception";
+    };
+    EXPECT_EQ(message_of({}, 50), "percentile of no samples");
+    EXPECT_EQ(message_of({}, 0), "percentile of no samples");
+    EXPECT_EQ(message_of({1}, 0), "percentile must be in (0, 100]");
+}
+
 //! [p99_tail]
 TEST(Summarize, P99AndMaxSeeTheTailThatTheMedianHides) {
     // 1000 round trips, 10 of them slow: exactly the 1% that p99 does not have to cover.
