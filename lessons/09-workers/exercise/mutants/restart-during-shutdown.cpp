@@ -1,4 +1,6 @@
-// Mutant: a worker that exits during shutdown is replaced, because the loop restarts every dead worker without checking whether a stop was requested.
+// Mutant: a worker that exits during shutdown is replaced: the loop restarts every dead worker
+// without checking whether a stop was requested.
+
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.
 //

@@ -1,4 +1,5 @@
 // Mutant: waitpid() is called without WNOHANG, so the master's loop blocks until some worker dies.
+
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.
 //
@@ -90,7 +91,7 @@ void stop_workers(std::vector<pid_t>& workers, std::vector<Socket>& listeners,
     const Clock::time_point deadline = Clock::now() + graceful_timeout + stop_margin;
     auto running = [&] { return std::ranges::any_of(workers, [](pid_t pid) { return pid > 0; }); };
     while (running()) {
-        const pid_t dead = ::waitpid(-1, nullptr, 0);
+        const pid_t dead = ::waitpid(-1, nullptr, WNOHANG);
         if (dead > 0) {
             std::ranges::replace(workers, dead, 0);
         } else if (dead < 0 && errno != EINTR) {
