@@ -544,7 +544,10 @@ TEST(Echo, EchoesEveryByteWhenSendIsInterrupted) {
     std::string received;
     int interruptions = 0;
     test_support::watch_blocking_calls(
-        [&] { echoed = raw_sockets::echo_until_eof(server); },
+        [&] {
+            echoed = raw_sockets::echo_until_eof(server);
+            server.close();  // the client reads end of stream
+        },
         [&](test_support::Watch& watch) {
             // The client reads nothing yet, so the echo soon blocks in send().
             auto sender = std::async(std::launch::async, [&client, &data] {
