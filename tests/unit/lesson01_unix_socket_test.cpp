@@ -539,6 +539,10 @@ TEST(Echo, WorksOverAUnixPathConnection) {
 // short count: an echo that sends once and ignores the count loses the rest.
 TEST(Echo, EchoesEveryByteWhenSendIsInterrupted) {
     auto [client, server] = raw_sockets::socket_pair();
+    // A Unix stream send() moves its bytes in pieces of at most half of SO_SNDBUF; with a
+    // small buffer a send of a few KiB takes several pieces and can stop between them.
+    const int small = 4096;
+    ASSERT_EQ(::setsockopt(server.native_handle(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
     const std::string data = test_support::patterned_data(1024 * 1024);
     std::size_t echoed = 0;
     std::string received;
