@@ -6,6 +6,7 @@ lessons/02-tcp-twin/README.md against the real programs."""
 import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 
@@ -78,6 +79,33 @@ def test_bad_host_is_named_in_one_line(run_program, program):
     lines = result.stderr.splitlines()
     assert len(lines) == 1, f"expected one line, got:\n{result.stderr}"
     assert lines[0].startswith(f"{program}: ") and "'nowhere'" in lines[0], lines[0]
+
+
+def _leave_without_reading(client):
+    """Sends far more than the socket buffers hold, then closes without reading the echo."""
+    client.setblocking(False)
+    try:
+        client.send(b"x" * 1_000_000)
+    except BlockingIOError:
+        pass
+    client.close()
+
+
+def _reset(client):
+    """Sends a little, then aborts the connection: SO_LINGER with timeout 0 sends an RST."""
+    client.sendall(b"partial message")
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+
+
+@pytest.mark.parametrize("misbehave", [_leave_without_reading, _reset], ids=["no-read", "reset"])
+def test_a_client_that_vanishes_over_tcp_does_not_stop_the_server(start_server, misbehave):
+    server = start_server("echo_server", "tcp")
+    misbehave(server.connect())
+    # The server logs the lost client (EPIPE or ECONNRESET) and serves the next one.
+    with server.connect() as client:
+        assert client.send_then_read_until_eof(b"still here\n") == b"still here\n"
+    assert server.process.poll() is None, server.describe()
 
 
 def test_tcp_listener_is_visible_to_ss(start_server, require_tool):

@@ -372,3 +372,19 @@ def test_echo_server_binds_in_a_directory_too_long_for_sun_path_through_proc_sel
         assert not os.path.lexists(full_path), "the server left its file behind"
     finally:
         os.close(held)
+
+
+# Moved from chapter 01: the refusal runs through probe_socket_path(), chapter 05's exercise.
+def test_second_server_on_the_same_path_fails_with_eaddrinuse(start_server, run_program):
+    first = start_server("echo_server", "unix")
+
+    second = run_program("echo_server", first.address, timeout=10)
+
+    assert second.returncode != 0
+    lines = second.stderr.splitlines()
+    assert len(lines) == 1, f"expected one line, got:\n{second.stderr}"
+    assert "bind(unix:" in lines[0] and "EADDRINUSE" in lines[0], lines[0]
+    # The refused server touched nothing: the first one still owns the file and answers.
+    assert stat.S_ISSOCK(os.lstat(first.path).st_mode)
+    with first.connect() as client:
+        assert client.send_then_read_until_eof(b"still here") == b"still here"

@@ -535,6 +535,42 @@ TEST(Echo, WorksOverAUnixPathConnection) {
     EXPECT_EQ(received, "hello, unix socket\n");
 }
 
+// A signal that arrives while send() is blocked after moving some bytes makes it return a
+// short count: an echo that sends once and ignores the count loses the rest.
+TEST(Echo, EchoesEveryByteWhenSendIsInterrupted) {
+    auto [client, server] = raw_sockets::socket_pair();
+    // A Unix stream send() moves its bytes in pieces of at most half of SO_SNDBUF; with a
+    // small buffer a send of a few KiB takes several pieces and can stop between them.
+    const int small = 4096;
+    ASSERT_EQ(::setsockopt(server.native_handle(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    const std::string data = test_support::patterned_data(1024 * 1024);
+    std::size_t echoed = 0;
+    std::string received;
+    int interruptions = 0;
+    test_support::watch_blocking_calls(
+        [&] {
+            echoed = raw_sockets::echo_until_eof(server);
+            server.close();  // the client reads end of stream
+        },
+        [&](test_support::Watch& watch) {
+            // The client reads nothing yet, so the echo soon blocks in send().
+            auto sender = std::async(std::launch::async, [&client, &data] {
+                client.send_all(data);
+                client.shutdown_write();
+            });
+            for (int i = 0; i < 5 && watch.wait_until_blocked_in(SYS_sendto); ++i) {
+                watch.interrupt();
+            }
+            interruptions = watch.interruptions();
+            received = test_support::receive_all(client);
+            sender.get();
+        });
+    EXPECT_GE(interruptions, 1) << "the echo was never seen blocking in send()";
+    EXPECT_EQ(echoed, data.size());
+    EXPECT_EQ(received.size(), data.size());
+    EXPECT_TRUE(received == data) << "the echoed bytes differ from the bytes sent";
+}
+
 // ---- Socket, connect, accept ---------------------------------------------------------------
 
 TEST(Socket, DefaultIsEmptyAndCloseReleasesTheDescriptor) {

@@ -224,6 +224,13 @@ TEST(InetAddress, BadPortIsNamed) {
     }
 }
 
+// The port is checked first: with both parts bad, the message is about the port.
+TEST(InetAddress, BadPortIsReportedBeforeABadHost) {
+    const auto error = thrown<AddressError>([] { Address::parse("nowhere:99999"); });
+    ASSERT_TRUE(error);
+    EXPECT_TRUE(contains(error->what(), "port '99999'"));
+}
+
 TEST(InetAddress, BadHostIsNamed) {
     for (const std::string host : {"nowhere", "", "256.0.0.1", "1.2.3", "example.com"}) {
         const std::string text = host + ":80";

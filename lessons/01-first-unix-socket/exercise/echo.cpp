@@ -4,8 +4,15 @@
 // client ends its side of the stream (recv returns 0). Return how many bytes you echoed.
 // It is bare_echo_server.cpp's echo() in the library's terms.
 //
+// The tests check that:
+// - every byte comes back unchanged and in order, for 1 MiB as for one line: a recv()
+//   shorter than your buffer is not the end, only a return of 0 is;
+// - only the bytes received are sent back (not the whole buffer);
+// - nothing is lost when a signal cuts a blocked send() short: send everything;
+// - the return value counts the bytes echoed (0 when the client sends nothing).
+//
 // Useful: connection.recv_some(buffer) returns how many bytes arrived (0 at the end);
-//         connection.send_all(bytes) sends all of them.
+//         connection.send_all(bytes) sends all of them (send_some() may send fewer).
 // Check:  cmake --preset exercises -DCOURSE_EXERCISES=01 && cmake --build --preset exercises
 //         ctest --preset exercises -L lesson01
 #include <stdexcept>

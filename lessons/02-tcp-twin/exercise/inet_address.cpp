@@ -6,6 +6,17 @@
 // with a message naming the bad part: the port ("port '99999' is not a number from 0 to
 // 65535") or the host ("host 'nowhere' is not an IPv4 address").
 //
+// The tests check that:
+// - the port follows the LAST ':' and is digits only, 0 to 65535 (not "", "-1", " 80",
+//   "80x", "http", "65536"); no ':' at all is an error whose message says "':port'";
+// - the port is checked BEFORE the host ("nowhere:99999" names the port);
+// - every error is an AddressError whose message quotes the whole text ('127.0.0.1:http')
+//   and the bad part: "port '<port>'", "host '<host>'" (IPv4: also the word "host"; IPv6:
+//   the word "IPv6", the host without brackets);
+// - "[::1:8080" (no closing bracket) says "no closing ']'" and quotes '[::1';
+// - an IPv6 host without brackets ("::1:8080") is explained: "brackets" and "[::1]:8080";
+// - the port is stored in network byte order (htons), the host with inet_pton().
+//
 // Check:  cmake --preset exercises -DCOURSE_EXERCISES=02 && cmake --build --preset exercises
 //         ctest --preset exercises -L lesson02
 #include <stdexcept>

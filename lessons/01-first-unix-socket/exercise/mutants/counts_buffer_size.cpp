@@ -1,0 +1,24 @@
+// Mutant: Counts the buffer's size instead of the number of bytes received.
+
+// The echo service, reference solution with one mistake.
+#include "raw_sockets/echo.hpp"
+
+#include <array>
+
+namespace raw_sockets {
+
+//! [echo]
+std::size_t echo_until_eof(Socket& connection) {
+    std::array<std::byte, 16 * 1024> buffer;
+    std::size_t total = 0;
+    for (;;) {
+        const std::size_t received = connection.recv_some(buffer);
+        if (received == 0) return total;  // the client shut down its sending side
+        // recv() returns whatever has arrived, so echo exactly that many bytes.
+        connection.send_all(std::span(buffer).first(received));
+        total += buffer.size();
+    }
+}
+//! [echo]
+
+}  // namespace raw_sockets
