@@ -276,8 +276,8 @@ TEST(RequestParser, AHigherMinorVersionIsServedAsHttp11) {
 }
 
 TEST(RequestParser, MalformedVersionIsRejected) {
-    for (const char* version :
-         {"HTTP/1", "http/1.1", "HTTP/1.1 ", "HTTP/11.1", "HTTP/1.x", "HTTP/1.1x", "HTTP", ""}) {
+    for (const char* version : {"HTTP/1", "http/1.1", "HTTP/1.1 ", "HTTP/11.1", "HTTP/1.10",
+                                "HTTP/1.x", "HTTP/1.1x", "HTTP", ""}) {
         EXPECT_TRUE(rejected_with(400, request_line_with_host("GET / "s + version)));
     }
 }
@@ -931,6 +931,36 @@ TEST(RequestLine, AnswersEachFaultWithItsStatus) {
             EXPECT_FALSE(result.reason.empty()) << line;
         }
     }
+}
+
+// Each line has two faults; the one checked first in request_line.hpp's order decides.
+TEST(RequestLine, ChecksFaultsInTheDocumentedOrder) {
+    const ParserLimits limits = small_limits();  // max_target 16
+    const std::string long_target = "/" + std::string(16, 'a');
+    const std::vector<std::pair<std::string, int>> cases = {
+        {"G(T " + long_target + " HTTP/1.1", 400},    // not a token, before the length
+        {"GET " + long_target + " HTTP/1", 414},      // the length, before the version
+        {"GET " + long_target + " HTTP/2.0", 414},    // the length, before the version
+        {"FETCH " + long_target + " HTTP/1.1", 414},  // the length, before the method
+        {"GET * HTTP/2.0", 400},                      // the target, before the version
+        {"GET ftp://a/ HTTP/2.0", 400},               // the target, before the version
+        {"G(T / HTTP/2.0", 400},                      // not a token, before the version
+        {"get / HTTP/2.0", 505},                      // the version, before the method
+    };
+    for (const auto& [line, status] : cases) {
+        Request request;
+        const http_min::RequestLineResult result = parse_request_line(line, limits, request);
+        EXPECT_EQ(result.status, status) << "\"" << line << "\": " << result.reason;
+    }
+}
+
+// The limit is inclusive: a target of exactly max_target bytes is fine.
+TEST(RequestLine, TargetOfExactlyTheLimitIsAccepted) {
+    const ParserLimits limits = small_limits();  // max_target 16
+    const std::string line = "GET /" + std::string(15, 'a') + " HTTP/1.1";
+    Request request;
+    const http_min::RequestLineResult result = parse_request_line(line, limits, request);
+    EXPECT_TRUE(result.ok()) << result.status << " " << result.reason;
 }
 
 }  // namespace
