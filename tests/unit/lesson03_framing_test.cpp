@@ -883,6 +883,13 @@ TEST(Frame, ThrowsWhenPeerClosesInsideAFrame) {
         writer.close();
         EXPECT_TRUE(thrown<ProtocolError>([&] { raw_sockets::recv_frame(reader); }));
     }
+    {
+        Socket writer, reader;
+        std::tie(writer, reader) = raw_sockets::socket_pair(SOCK_STREAM);
+        writer.send_all("\x00\x00\x00\x08"s);  // a whole header, then not one payload byte
+        writer.close();
+        EXPECT_TRUE(thrown<ProtocolError>([&] { raw_sockets::recv_frame(reader); }));
+    }
 }
 
 TEST(Frame, RefusesAPayloadLargerThan4GiB) {
