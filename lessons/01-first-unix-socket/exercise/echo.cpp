@@ -13,8 +13,7 @@
 //
 // Useful: connection.recv_some(buffer) returns how many bytes arrived (0 at the end);
 //         connection.send_all(bytes) sends all of them (send_some() may send fewer).
-// Check:  cmake --preset exercises -DCOURSE_EXERCISES=01 && cmake --build --preset exercises
-//         ctest --preset exercises -L lesson01
+// Check:  scripts/exercise 01   (stuck? scripts/exercise 01 --hint)
 #include <stdexcept>
 
 #include "raw_sockets/echo.hpp"

@@ -17,8 +17,7 @@
 // - an IPv6 host without brackets ("::1:8080") is explained: "brackets" and "[::1]:8080";
 // - the port is stored in network byte order (htons), the host with inet_pton().
 //
-// Check:  cmake --preset exercises -DCOURSE_EXERCISES=02 && cmake --build --preset exercises
-//         ctest --preset exercises -L lesson02
+// Check:  scripts/exercise 02   (stuck? scripts/exercise 02 --hint)
 #include <stdexcept>
 
 #include "raw_sockets/address.hpp"

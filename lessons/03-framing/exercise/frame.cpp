@@ -6,8 +6,7 @@
 // BEFORE allocating, then read exactly that many bytes (ProtocolError if the stream ends
 // first). Socket::recv_exact() does the looping over short reads for you.
 //
-// Check:  cmake --preset exercises -DCOURSE_EXERCISES=03 && cmake --build --preset exercises
-//         ctest --preset exercises -L lesson03
+// Check:  scripts/exercise 03   (stuck? scripts/exercise 03 --hint)
 #include <stdexcept>
 
 #include "raw_sockets/error.hpp"

@@ -11,8 +11,7 @@
 // A SocketError with ECONNRESET or EPIPE means the client vanished: set failed_ instead of
 // throwing, so the server goes on with its other clients.
 //
-// Check:  cmake --preset exercises -DCOURSE_EXERCISES=04 && cmake --build --preset exercises
-//         ctest --preset exercises -L lesson04
+// Check:  scripts/exercise 04   (stuck? scripts/exercise 04 --hint)
 #include <stdexcept>
 
 #include "raw_sockets/echo.hpp"

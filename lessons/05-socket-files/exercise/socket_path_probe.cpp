@@ -14,8 +14,7 @@
 //   4. The probe socket is closed on every way out (hold it in an Fd): no descriptor leaks,
 //      whatever the answer.
 //
-// Check:  cmake --preset exercises -DCOURSE_EXERCISES=05 && cmake --build --preset exercises
-//         ctest --preset exercises -L lesson05
+// Check:  scripts/exercise 05   (stuck? scripts/exercise 05 --hint)
 #include <stdexcept>
 
 #include "raw_sockets/socket_path.hpp"

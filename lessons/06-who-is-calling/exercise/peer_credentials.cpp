@@ -6,8 +6,7 @@
 // order. On failure (ENOTSOCK for something that is not a socket, for example) throw with
 // throw_errno("getsockopt(SO_PEERCRED)", socket.name()): a SocketError carrying the errno.
 //
-// Check:  cmake --preset exercises -DCOURSE_EXERCISES=06 && cmake --build --preset exercises
-//         ctest --preset exercises -L lesson06
+// Check:  scripts/exercise 06   (stuck? scripts/exercise 06 --hint)
 #include <stdexcept>
 
 #include "raw_sockets/credentials.hpp"

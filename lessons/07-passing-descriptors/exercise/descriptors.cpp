@@ -9,8 +9,7 @@
 // throw ProtocolError (the Fds you took close themselves).
 // Align the control buffers: a union of a char array with a cmsghdr.
 //
-// Check:  cmake --preset exercises -DCOURSE_EXERCISES=07 && cmake --build --preset exercises
-//         ctest --preset exercises -L lesson07
+// Check:  scripts/exercise 07   (stuck? scripts/exercise 07 --hint)
 #include <stdexcept>
 
 #include "raw_sockets/descriptors.hpp"

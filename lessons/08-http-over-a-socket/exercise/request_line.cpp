@@ -26,8 +26,7 @@
 // has the whole line, so you never see a CR or LF, and it answers 414 itself for a target
 // that grows too long before the line ends.
 //
-// Check:  cmake --preset exercises -DCOURSE_EXERCISES=08 && cmake --build --preset exercises
-//         ctest --preset exercises -L lesson08
+// Check:  scripts/exercise 08   (stuck? scripts/exercise 08 --hint)
 #include <stdexcept>
 
 #include "http_min/request_line.hpp"

@@ -20,8 +20,7 @@
 //      config.graceful_timeout plus a margin of a second or two: then kill(worker, SIGKILL)
 //      whatever is left (a frozen worker cannot act on its SIGTERM) and reap it too.
 //
-// Check:  cmake --preset exercises -DCOURSE_EXERCISES=09 && cmake --build --preset exercises
-//         ctest --preset exercises -L lesson09
+// Check:  scripts/exercise 09   (stuck? scripts/exercise 09 --hint)
 #include <stdexcept>
 
 #include "http_min/master.hpp"

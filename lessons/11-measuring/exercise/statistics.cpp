@@ -13,7 +13,7 @@
 //   no samples                     -> message "percentile of no samples"
 //   p not in (0, 100] (0, -5, 100.5, NaN) -> message "percentile must be in (0, 100]"
 //
-// Check:  cmake --preset exercises -DCOURSE_EXERCISES=11 && cmake --build --preset exercises
+// Check:  scripts/exercise 11   (stuck? scripts/exercise 11 --hint)
 //         --target lesson11 && ctest --preset exercises -L exercise11
 #include <stdexcept>
 #include <vector>
