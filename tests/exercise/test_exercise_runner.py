@@ -11,6 +11,7 @@ the real thing (scripts/exercise --check-banks) on the real chapters.
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -192,6 +193,15 @@ class ExerciseRunner(unittest.TestCase):
         self.assertIn("SURVIVED  lessons/01-first/exercise/mutants/survivor.cpp: looks right",
                       result.stdout)
 
+    def test_a_mutant_that_does_not_compile_is_not_counted_as_caught(self):
+        (self.stub.parent / "mutants" / "typo.cpp").write_text(
+            "// Mutant: a typo\nint echo() { COMPILE_ERROR }\n")
+        result = self.exercise("01", "--mutants")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("BROKEN    lessons/01-first/exercise/mutants/typo.cpp does not compile",
+                      result.stdout)
+        self.assertIn("1 of 2 mutants caught", result.stdout)
+
     def test_check_banks_passes_the_reference_and_catches_stub_and_mutants(self):
         result = self.exercise("--check-banks")
         self.assertEqual(result.returncode, 0, result.stdout)
@@ -210,16 +220,24 @@ class ExerciseRunner(unittest.TestCase):
             stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.addCleanup(watcher.wait)
         self.addCleanup(watcher.kill)
+        lines: queue.Queue[str] = queue.Queue()
         seen: list[str] = []
-        threading.Thread(target=lambda: seen.extend(watcher.stdout), daemon=True).start()
+        threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout],
+                         daemon=True).start()
 
         def wait_for_watching(count: int, save=None) -> None:
+            """Reads the runner's output until its count-th "Watching" line, for at most 30 s.
+            With `save`, saves the file again each time half a second passes without output:
+            inotifywait starts just after the line, and a save before it watches is missed."""
             deadline = time.monotonic() + 30
             while sum("Watching" in line for line in seen) < count:
                 self.assertLess(time.monotonic(), deadline, "".join(seen))
-                if save:  # inotifywait starts just after the line: save until it sees one
+                if save:
                     save()
-                time.sleep(0.2)
+                try:
+                    seen.append(lines.get(timeout=0.5 if save else deadline - time.monotonic()))
+                except queue.Empty:
+                    pass
 
         wait_for_watching(1)
         self.assertIn("TODO(lesson01)", "".join(seen))
