@@ -39,8 +39,9 @@ from course_support.programs import build_problem, program_path  # noqa: E402
 from course_support.timeouts import RUN_TIMEOUT, TEST_TIMEOUT  # noqa: E402
 
 # uds_server, uds_client and their session-scoped twins: a server on a Unix socket and an
-# httpx client over it (uds_server_command below makes that server http_min).
-pytest_plugins = ["course_support.uds"]
+# httpx client over it (uds_server_command below makes that server http_min); selection: the
+# exercise runner's choice of a file's tests (COURSE_PYTEST_SELECT).
+pytest_plugins = ["course_support.uds", "course_support.selection"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -59,12 +60,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     starter = getattr(item, "funcargs", {}).get("start_server")
     if report.when != "call" or not report.failed or starter is None:
         return
-    if not hasattr(report.longrepr, "addsection"):
-        return
     for server in starter.servers:
         output = server.output().strip()
-        if output:
-            report.longrepr.addsection(f"{server.program}'s output", shorten(output))
+        if not output or output in str(report.longrepr):  # said already, by the failure
+            continue
+        title = f"{server.program}'s output"
+        if hasattr(report.longrepr, "addsection"):
+            report.longrepr.addsection(title, shorten(output))
+        else:  # pytest.fail(..., pytrace=False) leaves a plain message
+            report.longrepr = f"{report.longrepr}\n\n--- {title} ---\n{shorten(output)}"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

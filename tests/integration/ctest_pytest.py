@@ -31,8 +31,10 @@ def run(report: str, test_file: str) -> int:
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                f"--junitxml={partial}", "-o", "junit_logging=all",
                "-o", "junit_log_passing_tests=false", test_file]
+    if os.environ.get("COURSE_PYTEST_EXITFIRST"):  # scripts/exercise: the first failure is enough
+        command.append("--exitfirst")
     status = subprocess.run(command).returncode
-    if status not in (0, 1):  # 0 all passed, 1 some failed: either way, every test ran
+    if status not in (0, 1):  # 0 all passed, 1 some failed: either way, the tests ran
         print(f"ctest_pytest: pytest stopped ({status}) before running {test_file}'s tests; "
               f"its output is above", file=sys.stderr)
         return status
@@ -61,6 +63,13 @@ def result(report: str, nodeid: str) -> int:
     classname, name = junit_names(nodeid)
     cases = [case for case in tree.iter("testcase")
              if case.get("classname") == classname and case.get("name") == name]
+    if not cases and os.environ.get("COURSE_PYTEST_EXITFIRST"):
+        print(f"{nodeid} did not run: pytest stopped at the file's first failure")
+        for case in tree.iter("testcase"):  # that failure, which CTest may not have shown yet
+            for problem in case.findall("failure") + case.findall("error"):
+                print(f"--- {case.get('name')}: {problem.get('message', '')}\n{problem.text or ''}")
+                return 1
+        return 1
     if not cases:
         print(f"{nodeid} is not in {report}: was it renamed or removed? Configure again "
               f"(cmake --preset ...) to register the tests as they are now.")
