@@ -541,6 +541,47 @@ TEST(ScmRights, RecvFdsKeepsWaitingWhenASignalInterruptsIt) {
     EXPECT_TRUE(same_file(received.fds[0].get(), pipe.write.get()));
 }
 
+TEST(ScmRights, SendFdsKeepsWaitingWhenASignalInterruptsIt) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(sender);
+    give_up_after_10s(receiver);
+    // Fill the socket buffer first, so that sendmsg() sleeps before it has queued any byte:
+    // the signal then ends it with EINTR, not with a short count.
+    const std::string filler(4096, 'f');
+    std::size_t filled = 0;
+    ssize_t taken = 0;
+    while ((taken = ::send(sender.native_handle(), filler.data(), filler.size(), MSG_DONTWAIT)) >
+           0) {
+        filled += static_cast<std::size_t>(taken);
+    }
+    ASSERT_EQ(errno, EAGAIN);
+    Pipe pipe;
+    std::string received;
+    std::size_t descriptors = 0;
+    int interruptions = 0;
+    test_support::watch_blocking_calls(
+        [&] {
+            const EndsStreamOnExit end(sender);
+            const int sent[] = {pipe.write.get()};
+            raw_sockets::send_fds(sender, "after the signal", sent);
+        },
+        [&](test_support::Watch& watch) {
+            if (watch.wait_until_blocked_in(SYS_sendmsg)) watch.interrupt();
+            interruptions = watch.interruptions();
+            // Read it all (the filler carries no descriptors) until the sender ends the stream.
+            for (;;) {
+                ReceivedFds piece = raw_sockets::recv_fds(receiver, 64 * 1024, 1);
+                if (piece.data.empty()) break;
+                received += piece.data;
+                descriptors += piece.fds.size();
+            }
+        });
+    EXPECT_EQ(interruptions, 1);
+    EXPECT_EQ(received.size(), filled + std::string_view("after the signal").size());
+    EXPECT_TRUE(received.ends_with("after the signal"));
+    EXPECT_EQ(descriptors, 1u);
+}
+
 TEST(ScmRights, SendFdsSendsTheRestWhenSendmsgStopsShort) {
     auto [sender, receiver] = raw_sockets::socket_pair();
     give_up_after_10s(sender);
