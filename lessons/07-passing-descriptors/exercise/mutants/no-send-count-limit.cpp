@@ -1,6 +1,6 @@
-// Mutant: send_fds does not check the descriptor count against max_fds_per_message (SCM_MAX_FD) and
-// overflows its control buffer. SCM_RIGHTS: sending open descriptors to another process. Chapter
-// 07's exercise (lessons/07-passing-descriptors/exercise/descriptors.cpp) replaces this file.
+// Mutant: send_fds skips the max_fds_per_message (16) check, so 17 overflow its control buffer.
+// SCM_RIGHTS: sending open descriptors to another process. Chapter 07's exercise
+// (lessons/07-passing-descriptors/exercise/descriptors.cpp) replaces this file.
 #include "raw_sockets/descriptors.hpp"
 
 #include <sys/socket.h>
