@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
@@ -136,6 +137,19 @@ std::size_t open_descriptor_count() {
     }
     return count;
 }
+
+// Half-closes `socket` when it goes, however the scope ends, so that a reader waiting for
+// the end of the stream is not left waiting when the sending code throws.
+class EndsStreamOnExit {
+  public:
+    explicit EndsStreamOnExit(const Socket& socket) : socket_(socket) {}
+    ~EndsStreamOnExit() { ::shutdown(socket_.native_handle(), SHUT_WR); }
+    EndsStreamOnExit(const EndsStreamOnExit&) = delete;
+    EndsStreamOnExit& operator=(const EndsStreamOnExit&) = delete;
+
+  private:
+    const Socket& socket_;
+};
 
 // ---- socketpair ----------------------------------------------------------------------------
 
@@ -458,6 +472,167 @@ TEST(ScmRights, HandsAListeningSocketToAnotherProcess) {
     give_up_after_10s(*client);
     EXPECT_EQ(test_support::round_trip(*client, "hello, worker"), "hello, worker");
     EXPECT_EQ(child.finish(), "child echoed 13 bytes");
+}
+
+// ---- SCM_RIGHTS: the checks and retries send_fds / recv_fds owe their caller ---------------
+
+TEST(ScmRights, SendFdsTakesOneTo16DescriptorsAndRefusesBeforeSending) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    Pipe pipe;
+    const std::vector<int> many(raw_sockets::max_fds_per_message + 1, pipe.write.get());
+    const std::string range = "1 to " + std::to_string(raw_sockets::max_fds_per_message);
+
+    // One more than the control buffer has room for, and none at all: both refused.
+    for (const std::size_t count : {many.size(), std::size_t{0}}) {
+        SCOPED_TRACE(std::to_string(count) + " descriptors");
+        const auto error = thrown<std::invalid_argument>(
+            [&] { raw_sockets::send_fds(sender, "x", std::span(many).first(count)); });
+        ASSERT_TRUE(error);
+        EXPECT_TRUE(contains(error->what(), range));
+    }
+    // Refused before sendmsg(): not even the data byte went out.
+    EXPECT_EQ(receive_raw(receiver.native_handle(), many.size()), "EAGAIN");
+
+    // The limit itself fits.
+    raw_sockets::send_fds(sender, "x", std::span(many).first(raw_sockets::max_fds_per_message));
+    EXPECT_EQ(receive_raw(receiver.native_handle(), many.size()),
+              "1 bytes, " + std::to_string(raw_sockets::max_fds_per_message) + " fds");
+}
+
+TEST(ScmRights, RecvFdsTakesRoomFor1To16AndRefusesBeforeReading) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    Pipe pipe;
+    const int sent[] = {pipe.write.get()};
+    raw_sockets::send_fds(sender, "x", sent);
+    const std::string range = "1 to " + std::to_string(raw_sockets::max_fds_per_message);
+
+    // More room than the control buffer has (the kernel would be told a size it may write
+    // past), and no room at all (every descriptor would be dropped): both refused.
+    for (const std::size_t room : {raw_sockets::max_fds_per_message + 1, std::size_t{0}}) {
+        SCOPED_TRACE("room for " + std::to_string(room));
+        const auto error =
+            thrown<std::invalid_argument>([&] { raw_sockets::recv_fds(receiver, 16, room); });
+        ASSERT_TRUE(error);
+        EXPECT_TRUE(contains(error->what(), range));
+    }
+    // Refused before recvmsg(): the message is still there, descriptor included.
+    EXPECT_EQ(receive_raw(receiver.native_handle()), "1 bytes, 1 fds");
+}
+
+TEST(ScmRights, RecvFdsKeepsWaitingWhenASignalInterruptsIt) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(receiver);
+    Pipe pipe;
+    ReceivedFds received;
+    int interruptions = 0;
+    test_support::watch_blocking_calls([&] { received = raw_sockets::recv_fds(receiver, 64, 1); },
+                                       [&](test_support::Watch& watch) {
+                                           // Nothing sent yet: recv_fds() sleeps in recvmsg(),
+                                           // which the signal ends (EINTR).
+                                           if (watch.wait_until_blocked_in(SYS_recvmsg))
+                                               watch.interrupt();
+                                           interruptions = watch.interruptions();
+                                           const int sent[] = {pipe.write.get()};
+                                           raw_sockets::send_fds(sender, "after the signal", sent);
+                                       });
+    EXPECT_EQ(interruptions, 1);
+    EXPECT_EQ(received.data, "after the signal");
+    ASSERT_EQ(received.fds.size(), 1u);
+    EXPECT_TRUE(same_file(received.fds[0].get(), pipe.write.get()));
+}
+
+TEST(ScmRights, SendFdsKeepsWaitingWhenASignalInterruptsIt) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(sender);
+    give_up_after_10s(receiver);
+    // Fill the socket buffer first, so that sendmsg() sleeps before it has queued any byte:
+    // the signal then ends it with EINTR, not with a short count.
+    const std::string filler(4096, 'f');
+    std::size_t filled = 0;
+    ssize_t taken = 0;
+    while ((taken = ::send(sender.native_handle(), filler.data(), filler.size(), MSG_DONTWAIT)) >
+           0) {
+        filled += static_cast<std::size_t>(taken);
+    }
+    ASSERT_EQ(errno, EAGAIN);
+    Pipe pipe;
+    std::string received;
+    std::size_t descriptors = 0;
+    int interruptions = 0;
+    test_support::watch_blocking_calls(
+        [&] {
+            const EndsStreamOnExit end(sender);
+            const int sent[] = {pipe.write.get()};
+            raw_sockets::send_fds(sender, "after the signal", sent);
+        },
+        [&](test_support::Watch& watch) {
+            if (watch.wait_until_blocked_in(SYS_sendmsg)) watch.interrupt();
+            interruptions = watch.interruptions();
+            // Read it all (the filler carries no descriptors) until the sender ends the stream.
+            for (;;) {
+                ReceivedFds piece = raw_sockets::recv_fds(receiver, 64 * 1024, 1);
+                if (piece.data.empty()) break;
+                received += piece.data;
+                descriptors += piece.fds.size();
+            }
+        });
+    EXPECT_EQ(interruptions, 1);
+    EXPECT_EQ(received.size(), filled + std::string_view("after the signal").size());
+    EXPECT_TRUE(received.ends_with("after the signal"));
+    EXPECT_EQ(descriptors, 1u);
+}
+
+TEST(ScmRights, SendFdsSendsTheRestWhenSendmsgStopsShort) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(sender);
+    give_up_after_10s(receiver);
+    Pipe pipe;
+    const std::string data = test_support::patterned_data(4 * 1024 * 1024);
+    std::string received;
+    std::size_t descriptors = 0;
+    int interruptions = 0;
+    test_support::watch_blocking_calls(
+        [&] {
+            const EndsStreamOnExit end(sender);
+            const int sent[] = {pipe.write.get()};
+            raw_sockets::send_fds(sender, data, sent);
+        },
+        [&](test_support::Watch& watch) {
+            // Nobody reads yet, so sendmsg() fills the socket buffer and sleeps; the signal
+            // ends it early, and it returns how many bytes it had queued (a short count).
+            if (watch.wait_until_blocked_in(SYS_sendmsg)) watch.interrupt();
+            interruptions = watch.interruptions();
+            ReceivedFds first = raw_sockets::recv_fds(receiver, data.size(), 1);
+            descriptors = first.fds.size();
+            received = first.data + test_support::receive_all(receiver);
+        });
+    EXPECT_EQ(interruptions, 1);
+    EXPECT_EQ(descriptors, 1u);
+    EXPECT_EQ(received.size(), data.size());
+    EXPECT_TRUE(received == data) << "the bytes received differ from the bytes sent";
+}
+
+TEST(ScmRights, RecvFdsTakesNoOtherControlMessageForDescriptors) {
+    auto [sender, receiver] = raw_sockets::socket_pair();
+    give_up_after_10s(receiver);
+    // Now every message also carries an SCM_CREDENTIALS header (pid, uid, gid), before the
+    // SCM_RIGHTS one.
+    raw_sockets::enable_credentials_passing(receiver);
+    Pipe pipe;
+    const int sent[] = {pipe.write.get()};
+    raw_sockets::send_fds(sender, "x", sent);
+
+    // Received in a child: code that took the pid, uid and gid for descriptors would close
+    // whatever has those numbers (0, standard input, for root), and this process needs them.
+    Child child([&]() -> std::string {
+        const ReceivedFds received =
+            raw_sockets::recv_fds(receiver, 16, raw_sockets::max_fds_per_message);
+        std::size_t pipes = 0;
+        for (const Fd& fd : received.fds) pipes += same_file(fd.get(), pipe.write.get()) ? 1 : 0;
+        return std::to_string(received.fds.size()) + " fds, " + std::to_string(pipes) +
+               " of them the pipe";
+    });
+    EXPECT_EQ(child.finish(), "1 fds, 1 of them the pipe");
 }
 
 // ---- SCM_CREDENTIALS: who sent this message ------------------------------------------------

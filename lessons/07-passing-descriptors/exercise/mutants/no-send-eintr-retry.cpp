@@ -1,6 +1,6 @@
-// Mutant: send_fds does not check the descriptor count against max_fds_per_message (SCM_MAX_FD) and
-// overflows its control buffer. SCM_RIGHTS: sending open descriptors to another process. Chapter
-// 07's exercise (lessons/07-passing-descriptors/exercise/descriptors.cpp) replaces this file.
+// Mutant: sendmsg is not retried when a signal interrupts it (EINTR) before any byte is sent.
+// SCM_RIGHTS: sending open descriptors to another process. Chapter 07's exercise
+// (lessons/07-passing-descriptors/exercise/descriptors.cpp) replaces this file.
 #include "raw_sockets/descriptors.hpp"
 
 #include <sys/socket.h>
@@ -27,7 +27,7 @@ union ControlBuffer {
 //! [send-fds]
 void send_fds(Socket& socket, std::string_view data, std::span<const int> fds) {
     if (data.empty()) throw std::invalid_argument("send_fds: at least one byte must travel");
-    if (fds.empty()) {
+    if (fds.empty() || fds.size() > max_fds_per_message) {
         throw std::invalid_argument("send_fds: 1 to " + std::to_string(max_fds_per_message) +
                                     " descriptors");
     }
@@ -45,7 +45,7 @@ void send_fds(Socket& socket, std::string_view data, std::span<const int> fds) {
     std::memcpy(CMSG_DATA(header), fds.data(), sizeof(int) * fds.size());
     ssize_t sent = 0;
     while ((sent = ::sendmsg(socket.native_handle(), &message, MSG_NOSIGNAL)) < 0) {
-        if (errno != EINTR) throw_errno("sendmsg(SCM_RIGHTS)", socket.name());
+        throw_errno("sendmsg(SCM_RIGHTS)", socket.name());
     }
     // The descriptors went with the first byte; the rest of the data is ordinary bytes.
     if (static_cast<std::size_t>(sent) < data.size()) socket.send_all(data.substr(sent));

@@ -1,4 +1,4 @@
-// Mutant: recv_fds counts descriptors with CMSG_SPACE(0) instead of CMSG_LEN(0) as the header size.
+// Mutant: send_fds skips the max_fds_per_message (16) check, so 17 overflow its control buffer.
 // SCM_RIGHTS: sending open descriptors to another process. Chapter 07's exercise
 // (lessons/07-passing-descriptors/exercise/descriptors.cpp) replaces this file.
 #include "raw_sockets/descriptors.hpp"
@@ -27,7 +27,7 @@ union ControlBuffer {
 //! [send-fds]
 void send_fds(Socket& socket, std::string_view data, std::span<const int> fds) {
     if (data.empty()) throw std::invalid_argument("send_fds: at least one byte must travel");
-    if (fds.empty() || fds.size() > max_fds_per_message) {
+    if (fds.empty()) {
         throw std::invalid_argument("send_fds: 1 to " + std::to_string(max_fds_per_message) +
                                     " descriptors");
     }
@@ -78,7 +78,7 @@ ReceivedFds recv_fds(Socket& socket, std::size_t max_data, std::size_t max_fds) 
     for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
          header = CMSG_NXTHDR(&message, header)) {
         if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
-        const std::size_t count = (header->cmsg_len - CMSG_SPACE(0)) / sizeof(int);
+        const std::size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         for (std::size_t i = 0; i < count; ++i) {
             int fd = -1;
             std::memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof fd);
