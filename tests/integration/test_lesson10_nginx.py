@@ -19,6 +19,7 @@ import stat
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,8 @@ from course_support.sockets import connect_to, free_port
 from course_support.http import (GREETING, HttpConnection, http_request, random_bytes,
                                  start_http_min)
 from course_support.nginx import (AS_ROOT, EXAMPLES, EXAMPLE_FOR, INSTALLED_SNIPPETS, Nginx,
-                                  NginxRunner, SNIPPETS, behind_nginx, check_config, config_around,
-                                  for_test, read)
+                                  NginxRunner, SNIPPETS, TEST_WORKER_PROCESSES, behind_nginx,
+                                  check_config, config_around, for_test, read)
 
 EXERCISE_VARIABLE = "COURSE_LESSON10_UPSTREAM"
 EXERCISE_MARK = "TODO(lesson10)"
@@ -484,6 +485,42 @@ def test_a_restarted_backend_is_back_in_the_rotation_within_seconds(start_server
                "for fail_timeout, 10 s by default)", timeout=3.0)
 
 
+def failed_connects(proxy, path):
+    """How many lines of nginx's error log say that connect() to `path` failed."""
+    needle = f"connect() to unix:{path} failed"
+    return sum(needle in line for line in proxy.error_log().splitlines())
+
+
+DEAD_BACKEND_REQUESTS = 30 * POOL_SIZE
+
+
+def test_a_dead_backend_costs_a_failed_connect_about_once_a_second_not_every_round(
+        start_server, nginx, short_dir):
+    # max_fails=1 fail_timeout=0: after a failure the backend is skipped for the rest of
+    # that second, so a dead one costs at most one failed connect() per second (per worker,
+    # should the block have no zone). max_fails=0 never skips it: every round of the
+    # rotation tries it again, and every third request pays a failed connect() before being
+    # passed on (90 requests here take well under a second, even on a loaded machine).
+    servers, proxy = start_pool(start_server, nginx, short_dir, pool_upstream())
+    victim = servers[1]
+    victim.stop(signal.SIGKILL)
+    os.unlink(victim.path)
+    survivors = {servers[0].process.pid, servers[2].process.pid}
+    started = time.monotonic()
+    for _ in range(DEAD_BACKEND_REQUESTS):
+        assert served_by(proxy) in survivors
+    seconds = time.monotonic() - started
+    # Requests spread over `seconds` touch at most int(seconds) + 2 distinct seconds of
+    # nginx's clock, each allowing one retry of the dead backend per worker.
+    allowed = TEST_WORKER_PROCESSES * (int(seconds) + 2)
+    failed = failed_connects(proxy, victim.path)
+    assert 1 <= failed <= allowed, (
+        f"{DEAD_BACKEND_REQUESTS} requests in {seconds:.2f} s tried the dead backend {failed} "
+        f"times (at most {allowed} expected: one per second per worker). max_fails=0 turns "
+        f"the failure count off, so nginx tries a dead backend on every round; use max_fails=1 "
+        f"with fail_timeout=0.\n{proxy.error_log()}")
+
+
 def backend_connections(paths):
     """Inodes of the connected server-side sockets of the Unix sockets at `paths` (an
     accepted socket shows its listener's path in /proc/net/unix)."""
@@ -520,6 +557,33 @@ def assert_backend_connections_are_reused(proxy, paths):
 def test_connections_to_the_pool_are_kept_alive(start_server, nginx, short_dir):
     servers, proxy = start_pool(start_server, nginx, short_dir, pool_upstream())
     assert_backend_connections_are_reused(proxy, {server.path for server in servers})
+
+
+# How long nginx may keep an idle connection to the pool: the reference's keepalive_timeout
+# (4 s) and a margin for a loaded machine; nginx's default, 60 s, is far beyond it.
+IDLE_CLOSE_DEADLINE = 4.0 + 4.0
+
+
+def test_nginx_closes_idle_connections_to_the_pool_itself_within_seconds(start_server, nginx,
+                                                                          short_dir):
+    # http_min closes a connection idle for 5 s (--keepalive-timeout); nginx must close its
+    # idle ones first (keepalive_timeout 4s), or it may send a request on a connection the
+    # backend is closing at that moment. Here http_min waits a minute, so every connection
+    # that closes within the deadline was closed by nginx.
+    servers, proxy = start_pool(start_server, nginx, short_dir, pool_upstream(),
+                                "--keepalive-timeout", "60")
+    paths = {server.path for server in servers}
+    with proxy.connection() as client:
+        requests_on(client, 2 * len(paths))
+    idle_since = time.monotonic()
+    assert backend_connections(paths), (
+        "no connection to the backends stayed open after the requests: keep-alive needs "
+        "`keepalive` in the upstream block")
+    closed = poll_until(lambda: not backend_connections(paths), IDLE_CLOSE_DEADLINE)
+    assert closed, (
+        f"nginx still holds idle connections to the backends {time.monotonic() - idle_since:.1f}"
+        f" s after the last request: set keepalive_timeout in the upstream below http_min's "
+        f"5 s --keepalive-timeout (nginx's default is 60 s)")
 
 
 def test_keepalive_snippets_keep_the_connection_to_one_backend(start_server, nginx, short_dir):
