@@ -31,7 +31,7 @@ inline constexpr int body_threw_status = 125;
 /// \param body what to run in the new namespace; its return value is the exit status
 /// \return `body`'s return value (0 to 255); 128 + the signal number if the child was killed
 ///         by a signal, as a shell reports it
-/// \throws SocketError if pipe(), fork(), unshare() or waitpid() fails
+/// \throws SocketError if pipe2(), fork(), unshare() or waitpid() fails
 int run_in_new_network_namespace(const std::function<int()>& body);
 
 }  // namespace raw_sockets
