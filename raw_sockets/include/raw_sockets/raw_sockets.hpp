@@ -11,6 +11,7 @@
 #include "raw_sockets/fd.hpp"
 #include "raw_sockets/framing.hpp"
 #include "raw_sockets/lifecycle.hpp"
+#include "raw_sockets/namespaces.hpp"
 #include "raw_sockets/program.hpp"
 #include "raw_sockets/serving.hpp"
 #include "raw_sockets/socket.hpp"
