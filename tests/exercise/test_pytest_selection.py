@@ -17,6 +17,16 @@ from pathlib import Path
 INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
 BRIDGE = INTEGRATION / "ctest_pytest.py"
 
+
+def python_with_pytest() -> str:
+    """The Python the integration suite runs with: the first that imports pytest (on Debian,
+    /usr/bin/python3 with python3-pytest; a pyenv python3 earlier on PATH does not)."""
+    for candidate in (sys.executable, "/usr/bin/python3", shutil.which("python3")):
+        if candidate and subprocess.run([candidate, "-c", "import pytest"],
+                                        capture_output=True).returncode == 0:
+            return candidate
+    raise unittest.SkipTest("no Python here imports pytest (python3-pytest on Debian)")
+
 TESTS = '''
 def test_first():
     pass
@@ -42,7 +52,7 @@ class PytestSelection(unittest.TestCase):
 
     def bridge(self, *arguments: str, **env: str) -> subprocess.CompletedProcess:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_PYTEST_")}
-        return subprocess.run([sys.executable, str(BRIDGE), *arguments], cwd=self.folder,
+        return subprocess.run([python_with_pytest(), str(BRIDGE), *arguments], cwd=self.folder,
                               env={**environment, **env}, capture_output=True, text=True,
                               timeout=60)
 

@@ -38,6 +38,10 @@ def run(report: str, test_file: str) -> int:
         print(f"ctest_pytest: pytest stopped ({status}) before running {test_file}'s tests; "
               f"its output is above", file=sys.stderr)
         return status
+    if not os.path.exists(partial):
+        print(f"ctest_pytest: pytest wrote no report for {test_file}; its output is above",
+              file=sys.stderr)
+        return 1
     os.replace(partial, report)  # whole or not at all
     return 0
 
