@@ -1,7 +1,7 @@
 // Mutant: Ends the child with exit() instead of _exit(), which runs the caller's atexit handlers in
 // the child.
 //
-// A child process in a network namespace of its own: what chapter 12 does with `ip netns`,
+// A child process in a network namespace of its own: what `unshare --net` does,
 // as one function. Chapter 12's exercise (lessons/12-across-machines/exercise/namespaces.cpp)
 // replaces this file.
 #include <fcntl.h>

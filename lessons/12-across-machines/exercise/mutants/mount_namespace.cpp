@@ -1,7 +1,7 @@
 // Mutant: Unshares CLONE_NEWNS (a mount namespace) instead of CLONE_NEWNET, so the child keeps the
 // caller's network.
 //
-// A child process in a network namespace of its own: what chapter 12 does with `ip netns`,
+// A child process in a network namespace of its own: what `unshare --net` does,
 // as one function. Chapter 12's exercise (lessons/12-across-machines/exercise/namespaces.cpp)
 // replaces this file.
 #include <fcntl.h>

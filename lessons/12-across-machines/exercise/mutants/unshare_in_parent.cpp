@@ -1,6 +1,6 @@
 // Mutant: Calls unshare() before fork(), so the caller itself moves into the new namespace.
 //
-// A child process in a network namespace of its own: what chapter 12 does with `ip netns`,
+// A child process in a network namespace of its own: what `unshare --net` does,
 // as one function. Chapter 12's exercise (lessons/12-across-machines/exercise/namespaces.cpp)
 // replaces this file.
 #include <fcntl.h>
