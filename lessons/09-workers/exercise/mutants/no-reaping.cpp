@@ -15,7 +15,7 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,7 +81,7 @@ void start_in(Slot& slot, std::vector<Socket>& listeners, const Config& config, 
               std::FILE* log) {
     slot.started = Clock::now();
     slot.pid = start_worker(listeners, config, stop, log);
-    slot.pidfd = ::pidfd_open(slot.pid, 0);
+    slot.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, slot.pid, 0));
     slot.dead = 0;
 }
 
