@@ -1,5 +1,5 @@
-// Mutant: a worker that outlives the graceful timeout is waited for but never sent SIGKILL, so a
-// frozen worker, which cannot act on its SIGTERM, holds the stop forever.
+// Mutant: a worker still running after the graceful timeout is never sent SIGKILL.
+// A frozen worker, which cannot act on its SIGTERM, then holds the stop forever.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.

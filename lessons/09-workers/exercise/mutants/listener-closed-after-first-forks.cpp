@@ -1,5 +1,5 @@
-// Mutant: the master closes its copies of the listeners once it has forked the first workers (it
-// accepts nothing itself), so every replacement worker is forked without them.
+// Mutant: the master closes its listeners after the first forks; replacements start without them.
+// (It accepts nothing itself, so its copies looked useless.)
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.

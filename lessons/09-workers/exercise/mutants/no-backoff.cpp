@@ -1,5 +1,5 @@
-// Mutant: a worker that died is replaced as soon as the master sees it, however short it lived, so
-// a worker that dies at once is restarted five times a second per slot, forever.
+// Mutant: a dead worker is replaced at once, however short it lived: no restart interval.
+// A worker that dies at once is restarted five times a second per slot, forever.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.

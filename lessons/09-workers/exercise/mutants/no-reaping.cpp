@@ -1,5 +1,5 @@
-// Mutant: the master learns that a worker died from its pidfd (pidfd_open(2) becomes readable when
-// it exits) and replaces it, but never waitpid()s it, so every dead worker stays a zombie.
+// Mutant: the master never waitpid()s a dead worker, so each one it replaces stays a zombie.
+// It learns of a death from the worker's pidfd (pidfd_open(2)), readable once it exits.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.

@@ -1,5 +1,4 @@
-// Mutant: a worker that exits during shutdown is replaced: the loop restarts every dead worker
-// without checking whether a stop was requested.
+// Mutant: a worker that exits during shutdown is replaced: the stop request is not checked.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.

@@ -1,5 +1,5 @@
-// Mutant: the master wakes on SIGCHLD through a pipe of its own, but every worker it forks keeps
-// both ends of that pipe (fork() copies every descriptor; O_CLOEXEC acts only on exec).
+// Mutant: every worker keeps both ends of the master's SIGCHLD pipe, never closed after fork().
+// (fork() copies every descriptor; O_CLOEXEC acts only on exec.)
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.

@@ -1,5 +1,4 @@
-// Mutant: the worker is started with a plain fork(), so it keeps the master's stop state instead of
-// one of its own.
+// Mutant: workers are forked with a plain fork(), so each keeps the master's stop state.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.

@@ -1,5 +1,5 @@
-// Mutant: on a stop the master sends SIGTERM to its workers and returns without waiting for them,
-// so main() removes the socket file and exits while they still finish their requests.
+// Mutant: on a stop the master signals its workers and returns without waiting for them.
+// main() then removes the socket file and exits while they still finish their requests.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.

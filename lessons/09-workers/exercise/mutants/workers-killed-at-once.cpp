@@ -1,5 +1,4 @@
-// Mutant: on a stop the master sends its workers SIGKILL instead of SIGTERM, so the requests they
-// have in flight are cut off.
+// Mutant: on a stop the master sends its workers SIGKILL, not SIGTERM: requests in flight are cut.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.

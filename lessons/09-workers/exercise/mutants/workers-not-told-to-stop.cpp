@@ -1,5 +1,5 @@
-// Mutant: on SIGTERM the master waits for its workers but never sends them SIGTERM, so they serve
-// on until the graceful timeout runs out and they are killed.
+// Mutant: on a stop the master waits for its workers but never sends them SIGTERM.
+// They serve on until the graceful timeout runs out, and are killed.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.

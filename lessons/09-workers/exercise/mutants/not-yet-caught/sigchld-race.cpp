@@ -1,6 +1,6 @@
-// Mutant: the master checks a flag its SIGCHLD handler sets, then blocks in poll() with no timeout
-// and SIGCHLD not blocked: a worker that dies between the check and the poll() is noticed only
-// at the next stop request or death.
+// Mutant: the master checks a SIGCHLD flag, then blocks in poll() with no timeout: a race.
+// SIGCHLD is not blocked, so a worker that dies between the check and the poll() is noticed
+// only at the next stop request or death.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.
