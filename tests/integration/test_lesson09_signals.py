@@ -204,8 +204,11 @@ def test_the_master_says_it_starts_a_worker_only_when_it_does(start_server):
     # Workers that die once a stop is requested are not replaced, so the master must not
     # say "starting another". To make it certain that the master sees them dead only after
     # the stop request, it is frozen (SIGSTOP) while they die and while SIGTERM reaches it.
+    # The workers are first let live past the master's restart interval (1 s): one that
+    # dies younger is not due for a replacement yet, and the test would prove nothing.
     server, workers = start_workers(start_server, 2)
     master = server.process.pid
+    time.sleep(1.5)  # not a wait for readiness: the workers' age is the point
     os.kill(master, signal.SIGSTOP)
     for worker in workers:
         os.kill(worker, signal.SIGTERM)

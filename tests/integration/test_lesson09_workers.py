@@ -6,10 +6,12 @@ Each test demonstrates one claim of lessons/09-workers/README.md against the rea
 import os
 import signal
 import socket
+import time
 
 from course_support.timeouts import STOP_TIMEOUT
-from course_support.polling import wait_until
-from course_support.processes import has_exited, proc_stat, processes, wait_for_workers
+from course_support.polling import poll_until, wait_until
+from course_support.processes import (children_of, has_exited, proc_stat, processes,
+                                      wait_for_workers)
 from course_support.http import get, start_http_min, stop_with_a_request_in_flight
 from course_support.activation import start_inheriting, stop_and_keep_the_file
 
@@ -132,3 +134,111 @@ def test_a_unix_listener_and_a_tcp_listener_are_shared_alike(start_server):
     assert len(sockets[0]) == 1 and all(found == sockets[0] for found in sockets), sockets
     with socket.create_connection(tuple(tcp.rsplit(":", 1))):
         pass  # and it accepts
+
+
+def zombie_or_alive(pid):
+    """True while `pid` is still in /proc: running, or dead and not yet reaped (a zombie)."""
+    return proc_stat(pid) is not None
+
+
+def test_a_dead_worker_is_reaped_not_left_a_zombie(start_server):
+    # A worker that died stays a zombie, its pid and its entry in the process table taken,
+    # until its parent waits for it. The master must waitpid() every dead worker, not only
+    # notice that it is gone: a master that never does piles up one zombie per restart.
+    server, workers = start_workers(start_server)
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    wait_for_workers(server.process.pid, 2, without=victim)
+    reaped = poll_until(lambda: not zombie_or_alive(victim), 2.0)
+    state = (proc_stat(victim) or {}).get("state")
+    assert reaped, f"worker {victim} is still in state {state!r} (Z: a zombie, never " \
+                   "reaped) 2 s after the master replaced it"
+
+
+def test_a_worker_that_keeps_dying_is_restarted_at_most_once_a_second(start_server):
+    # A worker that dies at once (a crash at start-up) must not be restarted as fast as the
+    # master can fork: that burns a core and floods the log. Here every worker the master
+    # starts is killed as soon as it is seen, for 3 s: each of the 2 slots may be restarted
+    # once a second, so at most 2 * (3 + 1) restarts; a master without that limit restarts
+    # each slot every time it looks (every 200 ms: 30 restarts, or thousands).
+    server, workers = start_workers(start_server, 2)
+    master = server.process.pid
+    killed = set()
+    window = 3.0
+    deadline = time.monotonic() + window
+    while time.monotonic() < deadline:
+        for pid in children_of(master) - killed:
+            os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+        time.sleep(0.005)  # paces the look at /proc; the deadline bounds the loop
+    restarts = len(killed - workers)
+    said = server.output().count("died; starting another")
+    assert restarts <= 2 * (window + 1), \
+        f"{restarts} workers started in {window} s while each died at once ({said} said)"
+    assert restarts >= 2, f"only {restarts} restarts in {window} s: the test proves nothing"
+
+
+def listener_inode(path):
+    """The inode of the listening Unix socket bound to `path` (from /proc/net/unix)."""
+    with open("/proc/net/unix") as table:
+        for row in (line.split() for line in table.readlines()[1:]):
+            if len(row) == 8 and row[7] == path and int(row[3], 16) & 0x10000:  # ACCEPTCON
+                return row[6]
+    return None
+
+
+def descriptor_targets(pid):
+    """What each descriptor of process `pid` refers to ("socket:[123]", "pipe:[45]", a
+    path), by descriptor number; empty if the process is gone."""
+    targets = {}
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            targets[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except FileNotFoundError:
+        pass
+    return targets
+
+
+def test_a_replacement_worker_accepts_from_the_same_socket(start_server):
+    # The master keeps its copy of the listening socket for as long as it may start workers:
+    # a replacement forked after the master closed it would have nothing to accept from.
+    server, workers = start_workers(start_server)
+    master = server.process.pid
+    victim, other = min(workers), max(workers)
+    os.kill(victim, signal.SIGKILL)
+    replacement = (wait_for_workers(master, 2, without=victim) - {other}).pop()
+    listener = f"socket:[{listener_inode(server.path)}]"
+    held = descriptor_targets(replacement).values()
+    assert listener in held, f"replacement {replacement} does not hold the listener {listener}"
+    os.kill(other, signal.SIGSTOP)  # only the replacement can accept now
+    try:
+        wait_until(lambda: proc_stat(other)["state"] == "T", f"worker {other} stopping")
+        assert whoami(server)["worker_pid"] == replacement
+    finally:
+        os.kill(other, signal.SIGCONT)
+
+
+def test_a_worker_shares_no_pipe_or_socket_with_its_master_but_the_listener(start_server):
+    # fork() copies every descriptor of the master into the worker (O_CLOEXEC closes one only
+    # on exec). A worker needs the listener; a pipe or socket of the master's own (a pipe
+    # that wakes it on SIGCHLD, say) left open in the worker is a leak: the master's stop
+    # pipe, for one, is replaced by StopSignals::fork_child().
+    server, workers = start_workers(start_server)
+    master = server.process.pid
+    listener = f"socket:[{listener_inode(server.path)}]"
+
+    def pipes_and_sockets(pid):  # beyond stdin, stdout and stderr
+        return {target for fd, target in descriptor_targets(pid).items()
+                if fd > 2 and target.startswith(("pipe:", "socket:"))}
+
+    masters = pipes_and_sockets(master)
+    assert listener in masters, f"the master does not hold the listener: {masters}"
+
+    def shared_with_master(worker):
+        return (pipes_and_sockets(worker) & masters) - {listener}
+
+    # A worker just forked holds the master's stop pipe until fork_child() has replaced it:
+    # what counts is what it still holds once it is under way, so look for a while.
+    for worker in workers:
+        alone = poll_until(lambda: not shared_with_master(worker), 2.0)
+        assert alone, f"worker {worker} holds the master's {sorted(shared_with_master(worker))}"

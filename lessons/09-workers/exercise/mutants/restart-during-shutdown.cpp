@@ -1,5 +1,4 @@
-// Mutant: a worker that exits during shutdown is replaced: the loop restarts every dead worker
-// without checking whether a stop was requested.
+// Mutant: a worker that exits during shutdown is replaced: the stop request is not checked.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.
@@ -7,8 +6,10 @@
 // Signals: SIGTERM, SIGINT and SIGHUP to the master stop the server gracefully: the master
 // passes SIGTERM to every worker and waits for them, at most --graceful-timeout and a
 // margin, then kills what is left. A signal to one worker stops that worker only, and the
-// master replaces it. If the master dies, however it dies, the kernel sends each worker
-// SIGTERM (StopSignals::fork_child), so no worker outlives it.
+// master replaces it: within 200 ms, but never sooner than a second after the dead worker's
+// start, so that a worker that dies at once is not restarted in a loop. If the master dies,
+// however it dies, the kernel sends each worker SIGTERM (StopSignals::fork_child), so no
+// worker outlives it.
 #include "http_min/master.hpp"
 
 #include <poll.h>
@@ -19,7 +20,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <iostream>
+#include <vector>
 
 #include "http_min/worker.hpp"
 
@@ -34,6 +37,15 @@ using Clock = std::chrono::steady_clock;
 // How long past --graceful-timeout the master still waits for a worker: a worker applies
 // the graceful timeout itself, and needs a moment after it to close and exit.
 constexpr std::chrono::seconds stop_margin{2};
+
+// How often the master looks for dead workers when nothing wakes it: waitpid() with WNOHANG
+// costs next to nothing, and a dead worker is noticed within this time.
+constexpr std::chrono::milliseconds look_interval{200};
+
+// A worker is started at most once per restart_interval in each slot: one that dies at once
+// (a crash at start-up, a bad configuration) is restarted once a second, not as fast as
+// fork() allows, which would burn a core and flood the log.
+constexpr std::chrono::seconds restart_interval{1};
 
 //! [start-worker]
 // Forks one worker; the child serves until told to stop and never returns. fork_child()
@@ -54,23 +66,57 @@ pid_t start_worker(std::vector<Socket>& listeners, const Config& config, StopSig
 }
 //! [start-worker]
 
-// Reaps the workers that have exited and forks a replacement for each, unless a stop has
-// been requested (then its slot is 0, and nothing is said: no worker is started).
-//
-// The line on stderr is written with a blocking write, which clients cannot make frequent:
-// one per restart, and a worker dies only of a bug or a signal, not of what a client sends
-// (its errors end a connection, not the worker).
-void replace_dead_workers(std::vector<pid_t>& workers, std::vector<Socket>& listeners,
-                          const Config& config, StopSignals& stop, std::FILE* log) {
+// One worker the master keeps running. `pid` is 0 while none runs; `dead` is the pid of the
+// worker that died and awaits its replacement (0 if none).
+struct Slot {
+    pid_t pid = 0;
+    pid_t dead = 0;
+    Clock::time_point started{};
+};
+
+void start_in(Slot& slot, std::vector<Socket>& listeners, const Config& config, StopSignals& stop,
+              std::FILE* log) {
+    slot.started = Clock::now();
+    slot.pid = start_worker(listeners, config, stop, log);
+    slot.dead = 0;
+}
+
+// Reaps every worker that has exited, and marks its slot as waiting for a replacement.
+// WNOHANG, in a loop: several workers may have died since the last look, and a blocking wait
+// would keep the master from noticing a stop request.
+void reap_dead_workers(std::vector<Slot>& slots) {
     pid_t dead = 0;
     while ((dead = ::waitpid(-1, nullptr, WNOHANG)) > 0) {
-        for (pid_t& worker : workers) {
-            if (worker != dead) continue;
-            worker = 0;
-            std::cerr << "http_min: worker " << dead << " died; starting another" << std::endl;
-            worker = start_worker(listeners, config, stop, log);
+        for (Slot& slot : slots) {
+            if (slot.pid != dead) continue;
+            slot.pid = 0;
+            slot.dead = dead;
         }
     }
+}
+
+// Forks a replacement for each worker that died, unless a stop has been requested (then
+// nothing is said: no worker is started), but never sooner than restart_interval after the
+// dead worker was started. Returns how long the master may wait before it must look again.
+//
+// The line on stderr is written with a blocking write, which clients cannot make frequent:
+// one per restart, at most one a second per worker, and a worker dies only of a bug or a
+// signal, not of what a client sends (its errors end a connection, not the worker).
+Clock::duration replace_dead_workers(std::vector<Slot>& slots, std::vector<Socket>& listeners,
+                                     const Config& config, StopSignals& stop, std::FILE* log) {
+    Clock::duration wait = look_interval;
+    for (Slot& slot : slots) {
+        if (slot.dead == 0) continue;
+        const Clock::time_point due = slot.started + restart_interval;
+        const Clock::time_point now = Clock::now();
+        if (now < due) {
+            wait = std::min(wait, due - now);  // too soon: a worker that dies at once
+            continue;                          // would otherwise be restarted in a loop
+        }
+        std::cerr << "http_min: worker " << slot.dead << " died; starting another" << std::endl;
+        start_in(slot, listeners, config, stop, log);
+    }
+    return wait;
 }
 
 //! [stop-workers]
@@ -116,18 +162,28 @@ void stop_workers(std::vector<pid_t>& workers, std::vector<Socket>& listeners,
 }  // namespace
 
 //! [master]
-// Keeps config.workers workers running until a stop is requested, then stops them, giving
-// each at most the graceful timeout to finish its requests in flight.
+// Keeps config.workers workers running until a stop is requested, replacing each that dies,
+// then stops them, giving each at most the graceful timeout to finish its requests in flight.
 void run_master(std::vector<Socket>& listeners, const Config& config, StopSignals& stop,
                 std::FILE* log) {
-    std::vector<pid_t> workers;
-    for (int i = 0; i < config.workers && !stop.requested(); ++i) {
-        workers.push_back(start_worker(listeners, config, stop, log));
+    std::vector<Slot> slots(static_cast<std::size_t>(std::max(config.workers, 0)));
+    for (Slot& slot : slots) {
+        if (stop.requested()) break;
+        start_in(slot, listeners, config, stop, log);
     }
     pollfd stop_event{.fd = stop.event_fd(), .events = POLLIN, .revents = 0};
+    Clock::duration wait = look_interval;
     while (!stop.requested()) {
-        ::poll(&stop_event, 1, 200);  // a stop request, or a look for dead workers
-        replace_dead_workers(workers, listeners, config, stop, log);
+        // A stop request wakes the master at once; otherwise it looks for dead workers at
+        // least every look_interval, sooner if a replacement falls due.
+        const auto timeout = std::chrono::ceil<std::chrono::milliseconds>(wait);
+        ::poll(&stop_event, 1, static_cast<int>(timeout.count()));
+        reap_dead_workers(slots);
+        wait = replace_dead_workers(slots, listeners, config, stop, log);
+    }
+    std::vector<pid_t> workers;
+    for (const Slot& slot : slots) {
+        if (slot.pid > 0) workers.push_back(slot.pid);
     }
     stop_workers(workers, listeners, config.graceful_timeout);
 }
