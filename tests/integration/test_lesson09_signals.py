@@ -200,6 +200,16 @@ def test_a_new_server_starts_at_once_after_the_master_is_killed_mid_request(star
     assert status == 200
 
 
+def age_of(pid):
+    """Seconds since the process started (/proc/PID/stat's starttime, in clock ticks since
+    boot, against /proc/uptime)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of proc(5)
+    with open("/proc/uptime") as uptime:
+        return float(uptime.read().split()[0]) - started
+
+
 def test_the_master_says_it_starts_a_worker_only_when_it_does(start_server):
     # Workers that die once a stop is requested are not replaced, so the master must not
     # say "starting another". To make it certain that the master sees them dead only after
@@ -208,7 +218,8 @@ def test_the_master_says_it_starts_a_worker_only_when_it_does(start_server):
     # dies younger is not due for a replacement yet, and the test would prove nothing.
     server, workers = start_workers(start_server, 2)
     master = server.process.pid
-    time.sleep(1.5)  # not a wait for readiness: the workers' age is the point
+    wait_until(lambda: all(age_of(worker) > 1.2 for worker in workers),
+               "the workers to be older than the restart interval", READY_TIMEOUT + 2)
     os.kill(master, signal.SIGSTOP)
     for worker in workers:
         os.kill(worker, signal.SIGTERM)
