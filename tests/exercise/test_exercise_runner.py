@@ -54,7 +54,7 @@ FAKE_CMAKE = textwrap.dedent("""\
 FAKE_CTEST = textwrap.dedent("""\
     #!/usr/bin/env python3
     # Lists one exercise01 test; runs it against the piece's text, writing a JUnit file.
-    import os, sys
+    import os, re, sys
     from pathlib import Path
     args = sys.argv[1:]
     build = Path(args[args.index("--test-dir") + 1])
@@ -66,6 +66,9 @@ FAKE_CTEST = textwrap.dedent("""\
     with open(os.environ["FAKE_CTEST_LOG"], "a") as log:
         log.write(" ".join(args) + "\\n")
     junit = Path(args[args.index("--output-junit") + 1])
+    if "-R" in args and not re.search(args[args.index("-R") + 1], "lesson01.Echo.CountsEveryByte"):
+        junit.write_text("<testsuite/>")  # -R names no test here
+        sys.exit(0)
     if "WRONG" in piece:
         case = ('<testcase name="lesson01.Echo.CountsEveryByte"><failure message="Failed"/>'
                 '<system-out>echo_test.cpp:10: Failure\\nExpected equality of these values:\\n'
@@ -184,6 +187,41 @@ class ExerciseRunner(unittest.TestCase):
                       result.stdout)
         self.assertIn("by lesson01.Echo.CountsEveryByte", result.stdout)
         self.assertIn("1 of 1 mutants caught", result.stdout)
+
+    def mutant_runs(self) -> list[str]:
+        """The ctest runs made for mutants (the pieces under build/mutants)."""
+        return [line for line in self.ctest_log.read_text().splitlines() if "mutants" in line]
+
+    def test_a_mutant_runs_only_the_test_its_caught_by_line_names(self):
+        (self.stub.parent / "mutants" / "forgets_to_count.cpp").write_text(
+            "// Mutant: returns before counting the bytes\n"
+            "// Caught by: lesson01.Echo.CountsEveryByte\nint echo() { return 0; } // WRONG\n")
+        result = self.exercise("01", "--mutants")
+        self.assertEqual(result.returncode, 0, result.stdout)
+        self.assertIn("by lesson01.Echo.CountsEveryByte", result.stdout)
+        self.assertNotIn("note:", result.stdout)
+        runs = self.mutant_runs()
+        self.assertEqual(len(runs), 1, runs)
+        self.assertIn("-R ^lesson01\\.Echo\\.CountsEveryByte$", runs[0])
+
+    def test_a_stale_caught_by_line_falls_back_to_every_test_and_says_which_catches_it(self):
+        (self.stub.parent / "mutants" / "forgets_to_count.cpp").write_text(
+            "// Mutant: returns before counting the bytes\n"
+            "// Caught by: lesson01.Echo.Renamed\nint echo() { return 0; } // WRONG\n")
+        result = self.exercise("01", "--mutants")
+        self.assertEqual(result.returncode, 0, result.stdout)
+        self.assertIn("note: its Caught-by line names lesson01.Echo.Renamed, which is not an "
+                      "exercise test; add the line: Caught by: lesson01.Echo.CountsEveryByte",
+                      result.stdout)
+        self.assertGreater(len(self.mutant_runs()), 1)
+
+    def test_a_mutant_its_named_test_does_not_catch_still_survives_every_test(self):
+        (self.stub.parent / "mutants" / "survivor.cpp").write_text(
+            "// Mutant: looks right to the tests\n"
+            "// Caught by: lesson01.Echo.CountsEveryByte\nint echo() { return 1; }\n")
+        result = self.exercise("01", "--mutants")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("SURVIVED  lessons/01-first/exercise/mutants/survivor.cpp", result.stdout)
 
     def test_a_surviving_mutant_fails_and_names_itself(self):
         (self.stub.parent / "mutants" / "survivor.cpp").write_text(

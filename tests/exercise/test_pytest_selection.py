@@ -74,7 +74,8 @@ class PytestSelection(unittest.TestCase):
                             COURSE_PYTEST_EXITFIRST="1")
         self.assertEqual(third.returncode, 1)
         self.assertIn("did not run", third.stdout)
-        self.assertIn("second", third.stdout, "the failure that stopped pytest is shown")
+        self.assertIn("first failure: lesson99.test_lesson99_sample.py::test_second_fails",
+                      third.stdout, "the failure that stopped pytest is named as CTest names it")
 
 
 if __name__ == "__main__":

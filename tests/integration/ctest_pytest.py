@@ -56,6 +56,15 @@ def junit_names(nodeid: str) -> tuple[str, str]:
     return ".".join(names[:-1]), names[-1]
 
 
+def ctest_name(case: ElementTree.Element) -> str:
+    """A JUnit test case's CTest name: ("test_lesson09_x", "test_y[z]") ->
+    "lesson09.test_lesson09_x.py::test_y[z]" (the reverse of junit_names)."""
+    classname = case.get("classname", "")
+    lesson = re.match(r"test_(lesson\d\d)", classname)
+    prefix = f"{lesson.group(1)}." if lesson else ""
+    return f"{prefix}{classname.replace('.', '/')}.py::{case.get('name')}"
+
+
 def result(report: str, nodeid: str) -> int:
     try:
         tree = ElementTree.parse(report)
@@ -71,7 +80,8 @@ def result(report: str, nodeid: str) -> int:
         print(f"{nodeid} did not run: pytest stopped at the file's first failure")
         for case in tree.iter("testcase"):  # that failure, which CTest may not have shown yet
             for problem in case.findall("failure") + case.findall("error"):
-                print(f"--- {case.get('name')}: {problem.get('message', '')}\n{problem.text or ''}")
+                print(f"first failure: {ctest_name(case)}\n{problem.get('message', '')}\n"
+                      f"{problem.text or ''}")
                 return 1
         return 1
     if not cases:
