@@ -1,4 +1,5 @@
 // Mutant: Counts the buffer's size instead of the number of bytes received.
+// Caught by: lesson01.Echo.EchoesEveryByteAndCountsThem
 
 // The echo service, reference solution with one mistake.
 #include "raw_sockets/echo.hpp"

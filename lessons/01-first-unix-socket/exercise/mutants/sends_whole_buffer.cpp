@@ -1,4 +1,5 @@
 // Mutant: Sends the whole buffer back instead of only the bytes recv returned.
+// Caught by: lesson01.Echo.EchoesEveryByteAndCountsThem
 
 // The echo service, reference solution with one mistake.
 #include "raw_sockets/echo.hpp"

@@ -1,4 +1,5 @@
 // Mutant: Receives once and echoes that, instead of looping until the end of the stream.
+// Caught by: lesson01.Echo.EchoesEveryByteAndCountsThem
 
 // The echo service, reference solution with one mistake.
 #include "raw_sockets/echo.hpp"

@@ -1,4 +1,5 @@
 // Mutant: Echoes with one send_some() and ignores its count, so a short write loses bytes.
+// Caught by: lesson01.Echo.EchoesEveryByteWhenSendIsInterrupted
 
 // The echo service, reference solution with one mistake.
 #include "raw_sockets/echo.hpp"

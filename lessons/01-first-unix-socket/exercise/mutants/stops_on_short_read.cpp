@@ -1,4 +1,5 @@
 // Mutant: Stops when recv returns less than a full buffer, taking a short read for the end.
+// Caught by: lesson01.test_lesson01_echo.py::test_server_serves_clients_one_after_another
 
 // The echo service, reference solution with one mistake.
 #include "raw_sockets/echo.hpp"

@@ -1,4 +1,5 @@
 // Mutant: Hands "[::1]" with its brackets to inet_pton(), which rejects it.
+// Caught by: lesson02.InetAddress.RoundTripsThroughToString
 
 // Parsing host:port, reference solution with one mistake.
 #include <netinet/in.h>

@@ -1,4 +1,5 @@
 // Mutant: Splits at the first colon instead of the last, so IPv6 hosts break.
+// Caught by: lesson02.InetAddress.RoundTripsThroughToString
 
 // Parsing host:port, reference solution with one mistake.
 #include <netinet/in.h>

@@ -1,4 +1,5 @@
 // Mutant: Checks the host before the port, so 'nowhere:99999' blames the host, not the port.
+// Caught by: lesson02.InetAddress.BadPortIsReportedBeforeABadHost
 
 // Parsing host:port, reference solution with one mistake.
 #include <netinet/in.h>

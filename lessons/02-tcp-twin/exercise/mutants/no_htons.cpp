@@ -1,4 +1,5 @@
 // Mutant: Stores the port in host byte order (no htons()), so 8080 goes out as 36895.
+// Caught by: lesson02.InetAddress.RoundTripsThroughToString
 
 // Parsing host:port, reference solution with one mistake.
 #include <netinet/in.h>

@@ -1,4 +1,5 @@
 // Mutant: Forgets that localhost means 127.0.0.1 and rejects it as not an IPv4 address.
+// Caught by: lesson02.InetAddress.LocalhostMeans127001
 
 // Parsing host:port, reference solution with one mistake.
 #include <netinet/in.h>

@@ -1,4 +1,5 @@
 // Mutant: Forgets the check for a missing ':port', so the whole text is taken as the port.
+// Caught by: lesson02.InetAddress.MissingPortIsNamed
 
 // Parsing host:port, reference solution with one mistake.
 #include <netinet/in.h>

@@ -1,4 +1,5 @@
 // Mutant: Accepts port 65536, which does not fit in 16 bits (checks > 65536).
+// Caught by: lesson02.InetAddress.PortRangeIsZeroTo65535
 
 // Parsing host:port, reference solution with one mistake.
 #include <netinet/in.h>

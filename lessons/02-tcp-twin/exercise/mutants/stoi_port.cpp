@@ -1,4 +1,5 @@
 // Mutant: Parses the port with std::stoi, which accepts " 80" and "80x" and throws its own error.
+// Caught by: lesson02.InetAddress.BadPortIsNamed
 
 // Parsing host:port, reference solution with one mistake.
 #include <netinet/in.h>

@@ -1,4 +1,5 @@
 // Mutant: Throws std::invalid_argument instead of AddressError for bad input.
+// Caught by: lesson02.InetAddress.BadPortIsNamed
 
 // Parsing host:port, reference solution with one mistake.
 #include <netinet/in.h>

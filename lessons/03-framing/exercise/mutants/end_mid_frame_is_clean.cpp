@@ -1,5 +1,7 @@
 // Mutant: When the peer closes after the header but before the whole payload, recv_frame returns
-// nullopt as if the stream had ended cleanly between messages. Length-prefix framing: each message
+// nullopt as if the stream had ended cleanly between messages.
+// Caught by: lesson03.Frame.ThrowsWhenPeerClosesInsideAFrame
+// Length-prefix framing: each message
 // travels as a 4-byte big-endian length, then the bytes. Any payload works, newlines and NUL bytes
 // included, and the receiver knows how much to expect before reading it. Chapter 03's exercise
 // (lessons/03-framing/exercise/frame.cpp) replaces this file.

@@ -1,5 +1,7 @@
 // Mutant: The length limit is checked only after the payload buffer has been allocated, so a
-// hostile length makes the receiver reserve up to 4 GiB. Length-prefix framing: each message
+// hostile length makes the receiver reserve up to 4 GiB.
+// Caught by: lesson03.Frame.RefusesTooLargeBeforeReadingPayload
+// Length-prefix framing: each message
 // travels as a 4-byte big-endian length, then the bytes. Any payload works, newlines and NUL bytes
 // included, and the receiver knows how much to expect before reading it. Chapter 03's exercise
 // (lessons/03-framing/exercise/frame.cpp) replaces this file.

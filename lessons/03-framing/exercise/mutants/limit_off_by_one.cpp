@@ -1,5 +1,7 @@
 // Mutant: A frame of exactly max_size bytes is refused, because the limit check uses >= instead of
-// >. Length-prefix framing: each message travels as a 4-byte big-endian length, then the bytes. Any
+// >.
+// Caught by: lesson03.Frame.AcceptsAFrameOfExactlyTheLimit
+// Length-prefix framing: each message travels as a 4-byte big-endian length, then the bytes. Any
 // payload works, newlines and NUL bytes included, and the receiver knows how much to expect before
 // reading it. Chapter 03's exercise (lessons/03-framing/exercise/frame.cpp) replaces this file.
 #include <array>

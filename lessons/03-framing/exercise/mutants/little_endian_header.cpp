@@ -1,5 +1,7 @@
 // Mutant: The length header is written least significant byte first (host order on x86) instead of
-// big-endian network order. Length-prefix framing: each message travels as a 4-byte big-endian
+// big-endian network order.
+// Caught by: lesson03.Frame.RoundTripsMessages
+// Length-prefix framing: each message travels as a 4-byte big-endian
 // length, then the bytes. Any payload works, newlines and NUL bytes included, and the receiver
 // knows how much to expect before reading it. Chapter 03's exercise
 // (lessons/03-framing/exercise/frame.cpp) replaces this file.

@@ -1,5 +1,7 @@
 // Mutant: send_frame does not refuse a payload larger than 4 GiB, so the 32-bit length silently
-// wraps around. Length-prefix framing: each message travels as a 4-byte big-endian length, then the
+// wraps around.
+// Caught by: lesson03.Frame.RefusesAPayloadLargerThan4GiB
+// Length-prefix framing: each message travels as a 4-byte big-endian length, then the
 // bytes. Any payload works, newlines and NUL bytes included, and the receiver knows how much to
 // expect before reading it. Chapter 03's exercise (lessons/03-framing/exercise/frame.cpp)
 // replaces this file.

@@ -1,5 +1,6 @@
 // Mutant: The payload is read with one recv_some() call instead of recv_exact(), so a frame that
 // arrives in pieces is returned with only its first piece and zero bytes after it.
+// Caught by: lesson03.Frame.ThrowsWhenPeerClosesInsideAFrame
 // Length-prefix framing: each message travels as a 4-byte big-endian length, then the bytes.
 // Any payload works, newlines and NUL bytes included, and the receiver knows how much to
 // expect before reading it. Chapter 03's exercise (lessons/03-framing/exercise/frame.cpp)

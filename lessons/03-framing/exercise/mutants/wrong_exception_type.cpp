@@ -1,5 +1,7 @@
 // Mutant: An oversized frame throws std::runtime_error instead of ProtocolError, so callers that
-// catch protocol errors miss it. Length-prefix framing: each message travels as a 4-byte big-endian
+// catch protocol errors miss it.
+// Caught by: lesson03.Frame.DefaultLimitIsOneMiB
+// Length-prefix framing: each message travels as a 4-byte big-endian
 // length, then the bytes. Any payload works, newlines and NUL bytes included, and the receiver
 // knows how much to expect before reading it. Chapter 03's exercise
 // (lessons/03-framing/exercise/frame.cpp) replaces this file.

@@ -1,5 +1,7 @@
 // Mutant: try_recv returning nullopt (EAGAIN: nothing for now) is taken as end of stream, so a
-// client that pauses between messages is treated as done. EchoConnection: one client of an
+// client that pauses between messages is treated as done.
+// Caught by: lesson04.test_lesson04_many_clients.py::test_concurrent_servers_serve_100_clients_at_once[echo_poll]
+// EchoConnection: one client of an
 // event-driven echo server (chapter 04). Chapter 04's exercise
 // (lessons/04-many-clients/exercise/echo_connection.cpp) replaces this file.
 #include <algorithm>

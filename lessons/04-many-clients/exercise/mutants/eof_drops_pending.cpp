@@ -1,5 +1,7 @@
 // Mutant: At end of stream the connection is finished at once, dropping the echo bytes still
-// waiting to be sent to a half-closed client. EchoConnection: one client of an event-driven echo
+// waiting to be sent to a half-closed client.
+// Caught by: lesson04.test_lesson04_many_clients.py::test_half_closed_client_gets_everything_back[echo_poll-unix]
+// EchoConnection: one client of an event-driven echo
 // server (chapter 04). Chapter 04's exercise (lessons/04-many-clients/exercise/echo_connection.cpp)
 // replaces this file.
 #include <algorithm>

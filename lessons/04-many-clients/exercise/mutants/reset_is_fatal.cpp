@@ -1,5 +1,7 @@
 // Mutant: A client that resets its connection (ECONNRESET/EPIPE) makes on_readable and on_writable
-// throw, taking the whole server down instead of ending that one connection. EchoConnection: one
+// throw, taking the whole server down instead of ending that one connection.
+// Caught by: lesson04.test_lesson04_many_clients.py::test_a_client_that_vanishes_mid_message_does_not_hurt_the_others[echo_poll-unix]
+// EchoConnection: one
 // client of an event-driven echo server (chapter 04). Chapter 04's exercise
 // (lessons/04-many-clients/exercise/echo_connection.cpp) replaces this file.
 #include <algorithm>

@@ -1,5 +1,6 @@
 // Mutant: on_writable() retries at once when try_send() says EAGAIN instead of returning to the
 // loop, so one client that stops reading keeps the server spinning and every other client waits.
+// Caught by: lesson04.test_lesson04_many_clients.py::test_a_client_that_does_not_read_does_not_block_the_others[echo_poll]
 // EchoConnection: one client of an event-driven echo server (chapter 04). Chapter 04's
 // exercise (lessons/04-many-clients/exercise/echo_connection.cpp) replaces this file.
 #include <algorithm>

@@ -1,5 +1,7 @@
 // Mutant: After a send the whole pending buffer is cleared, so the bytes a short (partial)
-// non-blocking write did not take are lost. EchoConnection: one client of an event-driven echo
+// non-blocking write did not take are lost.
+// Caught by: lesson04.test_lesson04_many_clients.py::test_a_client_that_does_not_read_does_not_block_the_others[echo_poll]
+// EchoConnection: one client of an event-driven echo
 // server (chapter 04). Chapter 04's exercise (lessons/04-many-clients/exercise/echo_connection.cpp)
 // replaces this file.
 #include <algorithm>

@@ -1,4 +1,5 @@
 // Mutant: Probes with a blocking socket: connect() hangs on a live server whose queue is full.
+// Caught by: lesson05.ProbeSocketPath.LiveServerWithAFullBacklogCountsAsLive
 //
 // The connect probe: is a socket file at this path live, stale, or not a socket at all?
 // Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces

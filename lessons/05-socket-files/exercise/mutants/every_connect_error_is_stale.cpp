@@ -1,4 +1,5 @@
 // Mutant: Takes any failed connect() for a stale socket, so a busy server's path is stolen.
+// Caught by: lesson05.ProbeSocketPath.LiveServerWithAFullBacklogCountsAsLive
 //
 // The connect probe: is a socket file at this path live, stale, or not a socket at all?
 // Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces

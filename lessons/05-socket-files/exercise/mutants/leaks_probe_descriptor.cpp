@@ -1,4 +1,5 @@
 // Mutant: Keeps the probe socket in a plain int and leaks it when connect() fails.
+// Caught by: lesson05.ProbeSocketPath.LeavesNoDescriptorOpenWhateverTheAnswer
 //
 // The connect probe: is a socket file at this path live, stale, or not a socket at all?
 // Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces

@@ -1,4 +1,5 @@
 // Mutant: Takes every lstat() failure for an absent path, hiding EACCES or ENAMETOOLONG.
+// Caught by: lesson05.ProbeSocketPath.AnLstatFailureOtherThanEnoentIsReportedNotTakenForAbsent
 //
 // The connect probe: is a socket file at this path live, stale, or not a socket at all?
 // Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces

@@ -1,4 +1,5 @@
 // Mutant: Skips the S_ISSOCK check, so a regular file refuses connect() and is taken as stale.
+// Caught by: lesson05.ProbeSocketPath.RegularFileIsNotASocket
 //
 // The connect probe: is a socket file at this path live, stale, or not a socket at all?
 // Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces

@@ -1,4 +1,5 @@
 // Mutant: Reads ECONNREFUSED as live, so a crashed server's stale file is never replaced.
+// Caught by: lesson05.ProbeSocketPath.LiveServerWithAFullBacklogCountsAsLive
 //
 // The connect probe: is a socket file at this path live, stale, or not a socket at all?
 // Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces

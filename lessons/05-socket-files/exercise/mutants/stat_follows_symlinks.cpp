@@ -1,4 +1,5 @@
 // Mutant: Uses stat() instead of lstat(), so a symbolic link is judged by its target.
+// Caught by: lesson05.ProbeSocketPath.SymlinkToASocketIsNotASocket
 //
 // The connect probe: is a socket file at this path live, stale, or not a socket at all?
 // Chapter 05's exercise (lessons/05-socket-files/exercise/socket_path_probe.cpp) replaces

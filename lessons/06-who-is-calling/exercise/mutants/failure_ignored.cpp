@@ -1,4 +1,5 @@
 // Mutant: Ignores getsockopt()'s result, so a failure returns zeros instead of an error.
+// Caught by: lesson06.PeerCredentials.FailureThrowsASocketErrorNamingTheCall
 //
 // SO_PEERCRED: the identity of the process at the other end of a Unix socket.
 // Chapter 06's exercise (lessons/06-who-is-calling/exercise/peer_credentials.cpp) replaces

@@ -1,4 +1,5 @@
 // Mutant: Passes sizeof(int) as the length, so only the pid is filled in and uid, gid stay 0.
+// Caught by: lesson06.UserNamespaces.AnIdTheReadersNamespaceDoesNotMapReadsAsTheOverflowUid
 //
 // SO_PEERCRED: the identity of the process at the other end of a Unix socket.
 // Chapter 06's exercise (lessons/06-who-is-calling/exercise/peer_credentials.cpp) replaces

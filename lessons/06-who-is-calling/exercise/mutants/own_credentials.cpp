@@ -1,4 +1,5 @@
 // Mutant: Reports this process's own pid, uid and gid instead of the peer's.
+// Caught by: lesson06.UserNamespaces.AnIdTheReadersNamespaceDoesNotMapReadsAsTheOverflowUid
 //
 // SO_PEERCRED: the identity of the process at the other end of a Unix socket.
 // Chapter 06's exercise (lessons/06-who-is-calling/exercise/peer_credentials.cpp) replaces

@@ -1,4 +1,5 @@
 // Mutant: Throws std::runtime_error instead of throw_errno()'s SocketError (the errno is lost).
+// Caught by: lesson06.PeerCredentials.FailureThrowsASocketErrorNamingTheCall
 //
 // SO_PEERCRED: the identity of the process at the other end of a Unix socket.
 // Chapter 06's exercise (lessons/06-who-is-calling/exercise/peer_credentials.cpp) replaces

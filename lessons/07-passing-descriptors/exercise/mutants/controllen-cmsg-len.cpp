@@ -1,5 +1,7 @@
 // Mutant: recv_fds gives the kernel CMSG_LEN(...) of room instead of CMSG_SPACE(...), so the last
-// descriptor may not fit. SCM_RIGHTS: sending open descriptors to another process. Chapter 07's
+// descriptor may not fit.
+// Caught by: lesson07.ScmRights.SharesTheFileOffset
+// SCM_RIGHTS: sending open descriptors to another process. Chapter 07's
 // exercise (lessons/07-passing-descriptors/exercise/descriptors.cpp) replaces this file.
 #include "raw_sockets/descriptors.hpp"
 

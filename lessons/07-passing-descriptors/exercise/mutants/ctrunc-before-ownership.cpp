@@ -1,5 +1,7 @@
 // Mutant: recv_fds throws on MSG_CTRUNC before taking ownership of the descriptors that did arrive,
-// leaking them. SCM_RIGHTS: sending open descriptors to another process. Chapter 07's exercise
+// leaking them.
+// Caught by: lesson07.ScmRights.TruncationIsDetectedAndNothingLeaks
+// SCM_RIGHTS: sending open descriptors to another process. Chapter 07's exercise
 // (lessons/07-passing-descriptors/exercise/descriptors.cpp) replaces this file.
 #include "raw_sockets/descriptors.hpp"
 

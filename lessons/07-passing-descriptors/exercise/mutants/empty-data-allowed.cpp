@@ -1,5 +1,7 @@
 // Mutant: send_fds lets an empty data string through, but on a stream socket descriptors need at
-// least one data byte to travel with. SCM_RIGHTS: sending open descriptors to another process.
+// least one data byte to travel with.
+// Caught by: lesson07.ScmRights.AStreamNeedsAtLeastOneDataByte
+// SCM_RIGHTS: sending open descriptors to another process.
 // Chapter 07's exercise (lessons/07-passing-descriptors/exercise/descriptors.cpp) replaces this
 // file.
 #include "raw_sockets/descriptors.hpp"

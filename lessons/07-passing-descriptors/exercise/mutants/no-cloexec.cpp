@@ -1,4 +1,5 @@
 // Mutant: recv_fds passes no MSG_CMSG_CLOEXEC, so received descriptors leak into exec()ed programs.
+// Caught by: lesson07.ScmRights.StatusFlagsAreSharedButCloseOnExecIsPerDescriptor
 // SCM_RIGHTS: sending open descriptors to another process. Chapter 07's exercise
 // (lessons/07-passing-descriptors/exercise/descriptors.cpp) replaces this file.
 #include "raw_sockets/descriptors.hpp"

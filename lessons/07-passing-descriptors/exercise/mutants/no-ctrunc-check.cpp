@@ -1,4 +1,5 @@
 // Mutant: recv_fds never looks at MSG_CTRUNC, so descriptors the kernel dropped go unnoticed.
+// Caught by: lesson07.ScmRights.TruncationIsDetectedAndNothingLeaks
 // SCM_RIGHTS: sending open descriptors to another process. Chapter 07's exercise
 // (lessons/07-passing-descriptors/exercise/descriptors.cpp) replaces this file.
 #include "raw_sockets/descriptors.hpp"

@@ -1,5 +1,7 @@
 // Mutant: recvmsg is not retried when a signal interrupts it (EINTR), so a harmless signal becomes
-// an error. SCM_RIGHTS: sending open descriptors to another process. Chapter 07's exercise
+// an error.
+// Caught by: lesson07.ScmRights.RecvFdsKeepsWaitingWhenASignalInterruptsIt
+// SCM_RIGHTS: sending open descriptors to another process. Chapter 07's exercise
 // (lessons/07-passing-descriptors/exercise/descriptors.cpp) replaces this file.
 #include "raw_sockets/descriptors.hpp"
 

@@ -1,5 +1,7 @@
 // Mutant: recv_fds treats every control message as SCM_RIGHTS without checking cmsg_level and
-// cmsg_type. SCM_RIGHTS: sending open descriptors to another process. Chapter 07's exercise
+// cmsg_type.
+// Caught by: lesson07.ScmRights.RecvFdsTakesNoOtherControlMessageForDescriptors
+// SCM_RIGHTS: sending open descriptors to another process. Chapter 07's exercise
 // (lessons/07-passing-descriptors/exercise/descriptors.cpp) replaces this file.
 #include "raw_sockets/descriptors.hpp"
 

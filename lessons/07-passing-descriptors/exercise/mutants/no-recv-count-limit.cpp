@@ -1,5 +1,7 @@
 // Mutant: recv_fds does not check max_fds against max_fds_per_message, so its control buffer is too
-// small for what it asks for. SCM_RIGHTS: sending open descriptors to another process. Chapter 07's
+// small for what it asks for.
+// Caught by: lesson07.ScmRights.RecvFdsTakesRoomFor1To16AndRefusesBeforeReading
+// SCM_RIGHTS: sending open descriptors to another process. Chapter 07's
 // exercise (lessons/07-passing-descriptors/exercise/descriptors.cpp) replaces this file.
 #include "raw_sockets/descriptors.hpp"
 

@@ -1,4 +1,5 @@
 // Mutant: send_fds skips the max_fds_per_message (16) check, so 17 overflow its control buffer.
+// Caught by: lesson07.ScmRights.SendFdsTakesOneTo16DescriptorsAndRefusesBeforeSending
 // SCM_RIGHTS: sending open descriptors to another process. Chapter 07's exercise
 // (lessons/07-passing-descriptors/exercise/descriptors.cpp) replaces this file.
 #include "raw_sockets/descriptors.hpp"

@@ -1,4 +1,5 @@
 // Mutant: sendmsg is not retried when a signal interrupts it (EINTR) before any byte is sent.
+// Caught by: lesson07.ScmRights.SendFdsKeepsWaitingWhenASignalInterruptsIt
 // SCM_RIGHTS: sending open descriptors to another process. Chapter 07's exercise
 // (lessons/07-passing-descriptors/exercise/descriptors.cpp) replaces this file.
 #include "raw_sockets/descriptors.hpp"

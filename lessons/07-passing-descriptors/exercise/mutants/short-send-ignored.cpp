@@ -1,4 +1,5 @@
 // Mutant: send_fds assumes sendmsg sent all the data and drops the rest of a short send.
+// Caught by: lesson07.ScmRights.SendFdsSendsTheRestWhenSendmsgStopsShort
 // SCM_RIGHTS: sending open descriptors to another process. Chapter 07's exercise
 // (lessons/07-passing-descriptors/exercise/descriptors.cpp) replaces this file.
 #include "raw_sockets/descriptors.hpp"

@@ -1,4 +1,5 @@
 // Mutant: Accepts any token as a method instead of answering 501 for one it does not implement.
+// Caught by: lesson08.RequestParser.TableRequestsGiveTheirExpectedOutcome
 
 // The request line, `method SP request-target SP HTTP-version` (RFC 9112 section 3), checked
 // strictly: exactly one space between the parts, nothing around them. The caller

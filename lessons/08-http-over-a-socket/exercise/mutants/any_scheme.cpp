@@ -1,4 +1,5 @@
 // Mutant: Accepts any scheme in absolute-form, so "ftp://h/" is taken as a target.
+// Caught by: lesson08.RequestLine.ChecksFaultsInTheDocumentedOrder
 
 // The request line, `method SP request-target SP HTTP-version` (RFC 9112 section 3), checked
 // strictly: exactly one space between the parts, nothing around them. The caller

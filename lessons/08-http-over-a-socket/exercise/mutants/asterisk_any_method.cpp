@@ -1,4 +1,5 @@
 // Mutant: Accepts the asterisk-form target "*" with any method, not only with OPTIONS.
+// Caught by: lesson08.RequestLine.ChecksFaultsInTheDocumentedOrder
 
 // The request line, `method SP request-target SP HTTP-version` (RFC 9112 section 3), checked
 // strictly: exactly one space between the parts, nothing around them. The caller

@@ -1,4 +1,5 @@
 // Mutant: Skips any spaces after the method, so "GET  / HTTP/1.1" (two spaces) is accepted.
+// Caught by: lesson08.RequestParser.TableRequestsGiveTheirExpectedOutcome
 
 // The request line, `method SP request-target SP HTTP-version` (RFC 9112 section 3), checked
 // strictly: exactly one space between the parts, nothing around them. The caller

@@ -1,4 +1,5 @@
 // Mutant: Treats any HTTP/x.y version as HTTP/1.1, so HTTP/2.0 is served instead of answered 505.
+// Caught by: lesson08.RequestParser.TableRequestsGiveTheirExpectedOutcome
 
 // The request line, `method SP request-target SP HTTP-version` (RFC 9112 section 3), checked
 // strictly: exactly one space between the parts, nothing around them. The caller

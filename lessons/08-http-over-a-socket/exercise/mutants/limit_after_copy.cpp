@@ -1,4 +1,5 @@
 // Mutant: Copies the target into a std::string, then refuses one of exactly max_target bytes (>=).
+// Caught by: lesson08.RequestParser.TooLongTargetGives414BeforeTheLineEnds
 
 // The request line, `method SP request-target SP HTTP-version` (RFC 9112 section 3), checked
 // strictly: exactly one space between the parts, nothing around them. The caller

@@ -1,4 +1,5 @@
 // Mutant: Compares the method ignoring case, so "get" is served instead of answered 501.
+// Caught by: lesson08.RequestParser.TableRequestsGiveTheirExpectedOutcome
 
 // The request line, `method SP request-target SP HTTP-version` (RFC 9112 section 3), checked
 // strictly: exactly one space between the parts, nothing around them. The caller

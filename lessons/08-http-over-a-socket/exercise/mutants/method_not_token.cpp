@@ -1,4 +1,5 @@
 // Mutant: Never checks that the method is a token, so "G(T / HTTP/1.1" gets 501 instead of 400.
+// Caught by: lesson08.RequestParser.TableRequestsGiveTheirExpectedOutcome
 
 // The request line, `method SP request-target SP HTTP-version` (RFC 9112 section 3), checked
 // strictly: exactly one space between the parts, nothing around them. The caller

@@ -1,4 +1,5 @@
 // Mutant: Reads any number of minor-version digits, so "HTTP/1.10" is served, not answered 400.
+// Caught by: lesson08.RequestParser.MalformedVersionIsRejected
 
 // The request line, `method SP request-target SP HTTP-version` (RFC 9112 section 3), checked
 // strictly: exactly one space between the parts, nothing around them. The caller

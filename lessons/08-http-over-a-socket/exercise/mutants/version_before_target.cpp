@@ -1,4 +1,5 @@
 // Mutant: Checks the version before the target, so a too-long target with a bad version gets 400.
+// Caught by: lesson08.RequestLine.ChecksFaultsInTheDocumentedOrder
 
 // The request line, `method SP request-target SP HTTP-version` (RFC 9112 section 3), checked
 // strictly: exactly one space between the parts, nothing around them. The caller

@@ -1,4 +1,5 @@
 // Mutant: a worker still running after the graceful timeout is never sent SIGKILL.
+// Caught by: lesson09.test_lesson09_signals.py::test_a_worker_that_does_not_stop_is_killed_after_the_graceful_timeout
 // A frozen worker, which cannot act on its SIGTERM, then holds the stop forever.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)

@@ -1,4 +1,5 @@
 // Mutant: the master closes its listeners after the first forks; replacements start without them.
+// Caught by: lesson09.test_lesson09_workers.py::test_a_unix_listener_and_a_tcp_listener_are_shared_alike
 // (It accepts nothing itself, so its copies looked useless.)
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)

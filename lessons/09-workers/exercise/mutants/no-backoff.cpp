@@ -1,4 +1,5 @@
 // Mutant: a dead worker is replaced at once, however short it lived: no restart interval.
+// Caught by: lesson09.test_lesson09_workers.py::test_a_worker_that_keeps_dying_is_restarted_at_most_once_a_second
 // A worker that dies at once is restarted five times a second per slot, forever.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)

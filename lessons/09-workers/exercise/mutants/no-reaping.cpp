@@ -1,4 +1,5 @@
 // Mutant: the master never waitpid()s a dead worker, so each one it replaces stays a zombie.
+// Caught by: lesson09.test_lesson09_workers.py::test_a_dead_worker_is_reaped_not_left_a_zombie
 // It learns of a death from the worker's pidfd (pidfd_open(2)), readable once it exits.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)

@@ -1,4 +1,5 @@
 // Mutant: a worker that exits during shutdown is replaced: the stop request is not checked.
+// Caught by: lesson09.test_lesson09_signals.py::test_the_master_says_it_starts_a_worker_only_when_it_does
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.

@@ -1,4 +1,5 @@
 // Mutant: every worker keeps both ends of the master's SIGCHLD pipe, never closed after fork().
+// Caught by: lesson09.test_lesson09_workers.py::test_a_worker_shares_no_pipe_or_socket_with_its_master_but_the_listener
 // (fork() copies every descriptor; O_CLOEXEC acts only on exec.)
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)

@@ -1,4 +1,5 @@
 // Mutant: workers are forked with a plain fork(), so each keeps the master's stop state.
+// Caught by: lesson09.test_lesson09_workers.py::test_a_worker_shares_no_pipe_or_socket_with_its_master_but_the_listener
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.

@@ -1,4 +1,5 @@
 // Mutant: waitpid() is called without WNOHANG, so the master's loop blocks until some worker dies.
+// Caught by: lesson09.test_lesson09_workers.py::test_workers_serve_the_unix_socket_not_tcp
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.

@@ -1,4 +1,5 @@
 // Mutant: on a stop the master sends its workers SIGKILL, not SIGTERM: requests in flight are cut.
+// Caught by: lesson09.test_lesson09_workers.py::test_sigterm_lets_workers_finish_requests_in_flight_then_stops_them_all
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
 // replaces this file.

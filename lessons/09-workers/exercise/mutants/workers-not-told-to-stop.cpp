@@ -1,4 +1,5 @@
 // Mutant: on a stop the master waits for its workers but never sends them SIGTERM.
+// Caught by: lesson09.test_lesson09_workers.py::test_workers_serve_the_unix_socket_not_tcp
 // They serve on until the graceful timeout runs out, and are killed.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)

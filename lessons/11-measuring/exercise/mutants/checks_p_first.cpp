@@ -1,4 +1,5 @@
 // Mutant: p is checked before the samples, so an empty vector with a bad p gets the wrong message.
+// Caught by: lesson11.Percentile.SaysWhichInputIsWrongAndChecksTheSamplesFirst
 // Chapter 11's percentile, in a file of its own: it is the chapter's exercise
 // (lessons/11-measuring/exercise/statistics.cpp stands in for it).
 #include <algorithm>

@@ -1,4 +1,5 @@
 // Mutant: No samples is not checked: the rank of an empty vector reads out of bounds.
+// Caught by: lesson11.Percentile.SaysWhichInputIsWrongAndChecksTheSamplesFirst
 // Chapter 11's percentile, in a file of its own: it is the chapter's exercise
 // (lessons/11-measuring/exercise/statistics.cpp stands in for it).
 #include <algorithm>

@@ -1,4 +1,5 @@
 // Mutant: The percentile interpolates between two neighbouring samples, not the nearest rank.
+// Caught by: lesson11.Summarize.P99AndMaxSeeTheTailThatTheMedianHides
 // Chapter 11's percentile, in a file of its own: it is the chapter's exercise
 // (lessons/11-measuring/exercise/statistics.cpp stands in for it).
 #include <algorithm>

@@ -1,4 +1,5 @@
 // Mutant: The rank is ceil(p * n / 100) with nothing keeping a whole rank from rounding up.
+// Caught by: lesson11.Percentile.AWholeRankIsNotPushedUpByFloatingPoint
 // Chapter 11's percentile, in a file of its own: it is the chapter's exercise
 // (lessons/11-measuring/exercise/statistics.cpp stands in for it).
 #include <algorithm>

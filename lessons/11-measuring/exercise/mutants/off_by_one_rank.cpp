@@ -1,4 +1,5 @@
 // Mutant: The rank counts from 0, so ceil(p/100*n) picks the sample one above the percentile.
+// Caught by: lesson11.Percentile.AWholeRankIsNotPushedUpByFloatingPoint
 // Chapter 11's percentile, in a file of its own: it is the chapter's exercise
 // (lessons/11-measuring/exercise/statistics.cpp stands in for it).
 #include <algorithm>

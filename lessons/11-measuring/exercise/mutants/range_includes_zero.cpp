@@ -1,4 +1,5 @@
 // Mutant: p = 0 is accepted (it gives the minimum), although the range is (0, 100].
+// Caught by: lesson11.Percentile.RejectsNoSamplesAndOutOfRangeRanks
 // Chapter 11's percentile, in a file of its own: it is the chapter's exercise
 // (lessons/11-measuring/exercise/statistics.cpp stands in for it).
 #include <algorithm>

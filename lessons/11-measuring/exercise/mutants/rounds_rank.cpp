@@ -1,4 +1,5 @@
 // Mutant: The rank is rounded to the nearest whole number instead of rounded up.
+// Caught by: lesson11.Percentile.OfFewSamplesIsAlwaysOneOfThem
 // Chapter 11's percentile, in a file of its own: it is the chapter's exercise
 // (lessons/11-measuring/exercise/statistics.cpp stands in for it).
 #include <algorithm>

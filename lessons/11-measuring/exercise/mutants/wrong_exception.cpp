@@ -1,4 +1,5 @@
 // Mutant: Errors are thrown as std::logic_error instead of std::invalid_argument.
+// Caught by: lesson11.Percentile.RejectsNoSamplesAndOutOfRangeRanks
 // std::invalid_argument. Chapter 11's percentile, in a file of its own: it is the chapter's
 // exercise (lessons/11-measuring/exercise/statistics.cpp stands in for it).
 #include <algorithm>

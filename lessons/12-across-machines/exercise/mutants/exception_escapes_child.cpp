@@ -1,4 +1,5 @@
 // Mutant: Does not catch body's exceptions, so one unwinds out of the child into the caller's code.
+// Caught by: lesson12.Namespaces.ExceptionFromBodyBecomesStatus125AndStaysInTheChild
 //
 // A child process in a network namespace of its own: what `unshare --net` does,
 // as one function. Chapter 12's exercise (lessons/12-across-machines/exercise/namespaces.cpp)

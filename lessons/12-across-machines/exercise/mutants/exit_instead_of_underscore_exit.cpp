@@ -1,5 +1,6 @@
 // Mutant: Ends the child with exit() instead of _exit(), which runs the caller's atexit handlers in
 // the child.
+// Caught by: lesson12.Namespaces.ChildDoesNotRunTheCallersExitHandlers
 //
 // A child process in a network namespace of its own: what `unshare --net` does,
 // as one function. Chapter 12's exercise (lessons/12-across-machines/exercise/namespaces.cpp)

@@ -1,5 +1,6 @@
 // Mutant: Unshares CLONE_NEWNS (a mount namespace) instead of CLONE_NEWNET, so the child keeps the
 // caller's network.
+// Caught by: lesson12.Namespaces.BodyRunsInAnotherNamespaceWhoseLoopbackIsDown
 //
 // A child process in a network namespace of its own: what `unshare --net` does,
 // as one function. Chapter 12's exercise (lessons/12-across-machines/exercise/namespaces.cpp)

@@ -1,4 +1,5 @@
 // Mutant: Keeps the pipe's read end in a plain int and never closes it in the parent.
+// Caught by: lesson12.Namespaces.LeavesNoDescriptorOpen
 //
 // A child process in a network namespace of its own: what `unshare --net` does,
 // as one function. Chapter 12's exercise (lessons/12-across-machines/exercise/namespaces.cpp)

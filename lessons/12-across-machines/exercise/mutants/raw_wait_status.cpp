@@ -1,4 +1,5 @@
 // Mutant: Returns waitpid()'s raw wait status instead of WEXITSTATUS of it.
+// Caught by: lesson12.Namespaces.BodyRunsInAnotherNamespaceWhoseLoopbackIsDown
 //
 // A child process in a network namespace of its own: what `unshare --net` does,
 // as one function. Chapter 12's exercise (lessons/12-across-machines/exercise/namespaces.cpp)

@@ -1,5 +1,6 @@
 // Mutant: The child returns body's status from the function instead of calling _exit(), so it
 // carries on in the caller's code.
+// Caught by: lesson12.Namespaces.BodyRunsInAnotherNamespaceWhoseLoopbackIsDown
 //
 // A child process in a network namespace of its own: what `unshare --net` does,
 // as one function. Chapter 12's exercise (lessons/12-across-machines/exercise/namespaces.cpp)

@@ -1,5 +1,6 @@
 // Mutant: Reads WEXITSTATUS even of a child killed by a signal, which reports a killed child as
 // status 0.
+// Caught by: lesson12.Namespaces.ChildKilledBySignalGives128PlusTheSignal
 //
 // A child process in a network namespace of its own: what `unshare --net` does,
 // as one function. Chapter 12's exercise (lessons/12-across-machines/exercise/namespaces.cpp)

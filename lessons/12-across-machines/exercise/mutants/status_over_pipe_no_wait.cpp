@@ -1,4 +1,5 @@
 // Mutant: Sends body's status over the pipe and never calls waitpid(), leaving a zombie.
+// Caught by: lesson12.Namespaces.ChildKilledBySignalGives128PlusTheSignal
 //
 // A child process in a network namespace of its own: what `unshare --net` does,
 // as one function. Chapter 12's exercise (lessons/12-across-machines/exercise/namespaces.cpp)

@@ -1,4 +1,5 @@
 // Mutant: Throws the child's unshare() errno before waiting for it, leaving a zombie.
+// Caught by: lesson12.Namespaces.RefusedUnshareIsThrownWithoutRunningBodyOrLeavingAnything
 //
 // A child process in a network namespace of its own: what `unshare --net` does,
 // as one function. Chapter 12's exercise (lessons/12-across-machines/exercise/namespaces.cpp)

@@ -1,4 +1,5 @@
 // Mutant: Ignores a failed unshare() and runs body anyway, in the caller's own network namespace.
+// Caught by: lesson12.Namespaces.RefusedUnshareIsThrownWithoutRunningBodyOrLeavingAnything
 //
 // A child process in a network namespace of its own: what `unshare --net` does,
 // as one function. Chapter 12's exercise (lessons/12-across-machines/exercise/namespaces.cpp)

@@ -1,4 +1,5 @@
 // Mutant: Calls unshare() before fork(), so the caller itself moves into the new namespace.
+// Caught by: lesson12.Namespaces.CallersNetworkNamespaceIsUnchangedAfterTheCall
 //
 // A child process in a network namespace of its own: what `unshare --net` does,
 // as one function. Chapter 12's exercise (lessons/12-across-machines/exercise/namespaces.cpp)
