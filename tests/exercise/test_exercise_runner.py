@@ -223,6 +223,19 @@ class ExerciseRunner(unittest.TestCase):
         self.assertEqual(result.returncode, 1)
         self.assertIn("SURVIVED  lessons/01-first/exercise/mutants/survivor.cpp", result.stdout)
 
+    def test_check_banks_runs_the_reference_on_the_tests_that_catch_the_mutants(self):
+        (self.stub.parent / "mutants" / "forgets_to_count.cpp").write_text(
+            "// Mutant: returns before counting the bytes\n"
+            "// Caught by: lesson01.Echo.CountsEveryByte\nint echo() { return 0; } // WRONG\n")
+        result = self.exercise("--check-banks")
+        self.assertEqual(result.returncode, 0, result.stdout)
+        self.assertIn("reference passes the 1 exercise01 tests that catch its mutants",
+                      result.stdout)
+        (self.root / "src" / "echo.cpp").write_text("int echo() { return 0; } // WRONG\n")
+        result = self.exercise("--check-banks")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("the reference fails lesson01.Echo.CountsEveryByte", result.stdout)
+
     def test_a_surviving_mutant_fails_and_names_itself(self):
         (self.stub.parent / "mutants" / "survivor.cpp").write_text(
             "// Mutant: looks right to the tests\nint echo() { return 1; }\n")

@@ -1,5 +1,5 @@
 // Mutant: on a stop the master signals its workers and returns without waiting for them.
-// Caught by: lesson09.test_lesson09_workers.py::test_sigterm_lets_workers_finish_requests_in_flight_then_stops_them_all
+// Caught by: lesson09.test_lesson09_signals.py::test_sigterm_while_the_workers_start_is_never_lost
 // main() then removes the socket file and exits while they still finish their requests.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
