@@ -549,7 +549,12 @@ TEST(Echo, EchoesEveryByteWhenSendIsInterrupted) {
     int interruptions = 0;
     test_support::watch_blocking_calls(
         [&] {
-            echoed = raw_sockets::echo_until_eof(server);
+            try {
+                echoed = raw_sockets::echo_until_eof(server);
+            } catch (...) {
+                server.close();  // else the client below would wait for the end forever
+                throw;
+            }
             server.close();  // the client reads end of stream
         },
         [&](test_support::Watch& watch) {

@@ -1,5 +1,5 @@
 // Mutant: on a stop the master signals its workers and returns without waiting for them.
-// Caught by: lesson09.test_lesson09_signals.py::test_sigterm_while_the_workers_start_is_never_lost
+// Caught by: lesson09.test_lesson09_signals.py::test_sighup_to_the_master_is_a_graceful_stop
 // main() then removes the socket file and exits while they still finish their requests.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
