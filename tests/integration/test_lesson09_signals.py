@@ -174,6 +174,22 @@ def test_a_new_client_is_refused_at_once_during_a_graceful_stop(start_server, sh
     assert refused, "connect() during a graceful stop was not refused within 3 s"
 
 
+def test_the_master_exits_only_once_its_workers_have(start_server, short_dir):
+    # A worker still sending a download holds the stop for its graceful timeout (2 s here);
+    # the master must wait for it (and kill it at the timeout) before exiting, so that whoever
+    # watches the master (a service manager, a shell) knows that nothing of it is left.
+    server, _ = start_workers(start_server, 2, "--root", big_file_root(short_dir),
+                              "--graceful-timeout", "2")
+    master = server.process.pid
+    with stall_a_download(server):
+        os.kill(master, signal.SIGTERM)
+        ended = poll_until(lambda: has_exited(master), STOP_TIMEOUT, interval=0.01)
+        left = live_group_members(master)  # at once, before the download's worker ends
+    server.stop()
+    assert ended, f"http_min did not exit within {STOP_TIMEOUT} s of SIGTERM"
+    assert not left, f"the master exited while its workers {sorted(left)} still ran"
+
+
 def test_a_new_server_starts_at_once_after_the_master_is_killed_mid_request(start_server,
                                                                             short_dir):
     # After SIGKILL of the master, its worker finishes its requests in flight (up to the

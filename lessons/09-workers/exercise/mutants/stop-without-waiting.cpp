@@ -1,5 +1,5 @@
 // Mutant: on a stop the master signals its workers and returns without waiting for them.
-// Caught by: lesson09.test_lesson09_signals.py::test_sighup_to_the_master_is_a_graceful_stop
+// Caught by: lesson09.test_lesson09_signals.py::test_the_master_exits_only_once_its_workers_have
 // main() then removes the socket file and exits while they still finish their requests.
 
 // The pre-fork master. Chapter 09's exercise (lessons/09-workers/exercise/master.cpp)
