@@ -51,6 +51,21 @@ def output_of(*command: str) -> str:
     return result.stdout
 
 
+def listening_socket(server: Server) -> tuple[int, int]:
+    """(descriptor, inode) of the server's listener, once it holds no other socket: the
+    connection that found it ready may still be open on its side for a moment."""
+    held: dict[int, int] = {}
+
+    def listener_only() -> bool:
+        held.clear()
+        held.update(socket_inodes(server.process.pid))
+        return len(held) == 1
+
+    wait_until(listener_only, "the server to hold its listening socket only", READY_TIMEOUT)
+    [(fd, inode)] = held.items()
+    return fd, inode
+
+
 def socket_inodes(pid: int) -> dict[int, int]:
     """{descriptor: inode} for every socket `pid` holds: /proc/PID/fd/N links read
     'socket:[INODE]'."""
@@ -139,7 +154,7 @@ def test_strace_shows_the_servers_socket_bind_listen_accept4_and_the_bytes(short
 def test_ss_xlp_shows_the_listening_servers_path_pid_and_descriptor(start_server):
     ss = tool("ss")
     server = start_server("echo_server", "unix")
-    [(fd, inode)] = socket_inodes(server.process.pid).items()
+    fd, inode = listening_socket(server)
     rows = ss_rows(output_of(ss, "-xlpH", "src", server.path))
     assert len(rows) == 1, rows
     netid, state, _recv_q, _send_q, local, local_inode, *_ = rows[0]
@@ -151,7 +166,7 @@ def test_ss_xlp_shows_the_listening_servers_path_pid_and_descriptor(start_server
 def test_ss_matches_the_two_ends_of_a_unix_connection_by_inode(start_server):
     ss = tool("ss")
     server = start_server("echo_server", "unix")
-    listening = set(socket_inodes(server.process.pid).values())
+    listening = {listening_socket(server)[1]}
     with connect_to(server.address) as client:
         client.sendall(b"hello\n")
         assert client.recv(16) == b"hello\n"  # accepted and served: both ends exist
@@ -175,7 +190,7 @@ def test_ss_tie_shows_tcp_internals_and_the_socket_inode(start_server):
     with open("/proc/sys/net/ipv4/tcp_congestion_control") as sysctl:
         congestion_control = sysctl.read().strip()
     server = start_server("echo_server", "tcp")
-    listening = set(socket_inodes(server.process.pid).values())
+    listening = {listening_socket(server)[1]}
     with connect_to(server.address) as client:
         client.sendall(b"hello\n")
         assert client.recv(16) == b"hello\n"
@@ -201,7 +216,7 @@ def test_ss_tie_shows_tcp_internals_and_the_socket_inode(start_server):
 def test_lsof_u_lists_the_listening_socket_with_its_inode_and_path(start_server):
     lsof = tool("lsof")
     server = start_server("echo_server", "unix")
-    [(fd, inode)] = socket_inodes(server.process.pid).items()
+    fd, inode = listening_socket(server)
     # -U: Unix sockets only; -a: and (not or) -p: of this process.
     result = run([lsof, "-U", "-a", "-p", str(server.process.pid)])
     rows = [line.split() for line in result.stdout.splitlines()[1:]]
@@ -296,7 +311,7 @@ def test_socat_tap_between_two_unix_sockets_shows_the_bytes_both_ways(start_serv
 def test_proc_pid_fd_names_the_socket_inode_that_proc_net_unix_lists_with_its_path(
         start_server):
     server = start_server("echo_server", "unix")
-    [(fd, inode)] = socket_inodes(server.process.pid).items()
+    fd, inode = listening_socket(server)
     assert os.readlink(f"/proc/{server.process.pid}/fd/{fd}") == f"socket:[{inode}]"
     row = proc_net_unix()[inode]
     # Flags 00010000: listening (__SO_ACCEPTCON); Type 0001: SOCK_STREAM; St 01: not
