@@ -1,4 +1,4 @@
-# tour-13.sh: chapter 13 of the tour, diagnosing sockets. Sourced by scripts/tour, which
+# tour-14.sh: chapter 14 of the tour, diagnosing sockets. Sourced by scripts/tour, which
 # provides say, run, skip, need, wait_until, start_server, stop_server, free_port, $work and
 # pids[].
 #
@@ -10,9 +10,9 @@
 # work, dim, plain, pids and listening are scripts/tour's.
 # shellcheck shell=bash disable=SC2154
 
-# chapter_13_end NAME STATUS: sends SIGTERM to the process started as NAME and waits for it;
+# chapter_14_end NAME STATUS: sends SIGTERM to the process started as NAME and waits for it;
 # fails the chapter unless it ends with STATUS (socat says 143: 128 + SIGTERM).
-chapter_13_end() {
+chapter_14_end() {
     local name=$1 expected=$2 pid=${pids[$1]} status=0
     printf '%s$ kill %s%s\n' "$dim" "$pid" "$plain"
     kill "$pid"
@@ -22,12 +22,12 @@ chapter_13_end() {
     ((status == expected)) || fail "$name ended with status $status, not $expected"
 }
 
-# chapter_13_connected PORT: true once a TCP connection to 127.0.0.1:PORT is established.
-chapter_13_connected() { [[ -n $(ss -tH state established "( sport = :$1 )") ]]; }
-# chapter_13_received PORT: true once the server's end on PORT has received 6 bytes.
-chapter_13_received() { ss -tiH state established "( sport = :$1 )" | grep -q 'bytes_received:6'; }
+# chapter_14_connected PORT: true once a TCP connection to 127.0.0.1:PORT is established.
+chapter_14_connected() { [[ -n $(ss -tH state established "( sport = :$1 )") ]]; }
+# chapter_14_received PORT: true once the server's end on PORT has received 6 bytes.
+chapter_14_received() { ss -tiH state established "( sport = :$1 )" | grep -q 'bytes_received:6'; }
 
-chapter_13() {
+chapter_14() {
     need strace strace
     need ss iproute2
     need lsof lsof
@@ -35,7 +35,7 @@ chapter_13() {
     need curl curl
     local sock=$work/diag.sock server trace=$work/trace.txt
 
-    say "Chapter 13: diagnosing sockets. strace runs echo_server and writes down every network"
+    say "Chapter 14: diagnosing sockets. strace runs echo_server and writes down every network"
     echo "and descriptor system call it makes (-f: of its children too) in $trace:"
     start_server traced strace -f -e trace=network,desc -o "$trace" echo_server "unix:$sock"
     server=$(pgrep -P "${pids[traced]}")
@@ -82,7 +82,7 @@ chapter_13() {
     run curl -sS -o /dev/null -w '%{http_code}\n' --unix-socket "$work/tap.sock" http://localhost/healthz
     wait_until "socat to show the response" grep -q 'HTTP/1.1 200' "$work/logs/tap.log"
     grep -vE '^$' "$work/logs/tap.log" | sed 's/^/  tap: /'
-    chapter_13_end tap 143
+    chapter_14_end tap 143
 
     say "socat as a proxy from TCP to the Unix socket. http_min sees a Unix peer: socat."
     local port
@@ -90,7 +90,7 @@ chapter_13() {
     start_server --connect "127.0.0.1:$port" proxy \
         socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$work/http.sock"
     run curl -sS -w '\n' "http://127.0.0.1:$port/whoami"
-    chapter_13_end proxy 143
+    chapter_14_end proxy 143
     stop_server http
 
     say "ss -tie: TCP's own view of a connection (round-trip time, congestion window, bytes)."
@@ -98,9 +98,9 @@ chapter_13() {
     port=${listening##*:}
     coproc TCPCLIENT { echo_client "$listening" >/dev/null; }
     pids[tcpclient]=$TCPCLIENT_PID
-    wait_until "the TCP connection" chapter_13_connected "$port"
+    wait_until "the TCP connection" chapter_14_connected "$port"
     echo hello >&"${TCPCLIENT[1]}"  # 6 bytes: bytes_received:6 on the server's side
-    wait_until "the server to receive hello" chapter_13_received "$port"
+    wait_until "the server to receive hello" chapter_14_received "$port"
     run ss -tie state established "( sport = :$port )"
     exec {TCPCLIENT[1]}>&-
     wait "${pids[tcpclient]}" 2>/dev/null || true

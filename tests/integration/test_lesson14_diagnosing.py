@@ -1,8 +1,8 @@
-"""Chapter 13, diagnosing sockets: what strace, ss, lsof, socat and /proc show about the
+"""Chapter 14, diagnosing sockets: what strace, ss, lsof, socat and /proc show about the
 course's own programs, asserted line by line.
 
 Each test starts echo_server or http_min, looks at it with one tool, and checks that the
-tool shows what lessons/13-diagnosing/README.md says it shows: the system calls in order,
+tool shows what lessons/14-diagnosing/README.md says it shows: the system calls in order,
 the process and path behind a socket, the two ends of one Unix connection matched by inode,
 TCP's internals, the bytes that cross a tap. A test whose tool is missing is skipped, naming
 the Debian package (scripts/setup installs them all).
@@ -353,7 +353,7 @@ def test_ss_tio_shows_the_retransmission_timer_when_the_peer_goes_silent(short_d
     if os.geteuid() != 0:
         pytest.skip("needs root to make two network namespaces and a veth cable")
     ip, ss, nsenter = tool("ip"), tool("ss"), tool("nsenter")
-    names = [f"c13-{os.getpid()}-a", f"c13-{os.getpid()}-b"]
+    names = [f"c14-{os.getpid()}-a", f"c14-{os.getpid()}-b"]
     ends = [f"v{os.getpid()}a", f"v{os.getpid()}b"]  # interface names: 15 bytes at most
     started: list[subprocess.Popen] = []
     made: list[str] = []
