@@ -1,8 +1,9 @@
 # Runs Doxygen on the project's Doxyfile with the output directory redirected into the build tree,
 # and fails if Doxygen printed any warning (WARN_AS_ERROR also stops it, this catches the rest).
 # With -DPYTHON=... -DBUILD_DIR=..., the site also gets the claims index, a page generated from
-# the chapters' claims tables, the tests CTest knows in BUILD_DIR and, when there is one, the
-# JUnit file of the last `scripts/test` run there (BUILD_DIR/ctest-results.xml).
+# the chapters' claims tables, the tests CTest knows in BUILD_DIR and, where they exist, the
+# JUnit files of the last `scripts/test` run: BUILD_DIR/ctest-results.xml (the documentation
+# checks) and the sanitizer build's beside it, build/asan/ctest-results.xml (the behaviour tests).
 # Usage: cmake -DDOXYGEN=... -DSOURCE_DIR=... -DOUTPUT_DIR=... [-DPYTHON=... -DBUILD_DIR=...]
 #              -P RunDoxygen.cmake
 file(MAKE_DIRECTORY ${OUTPUT_DIR})
@@ -12,6 +13,7 @@ if(PYTHON AND BUILD_DIR)
     set(index ${OUTPUT_DIR}/claims_index.md)
     execute_process(COMMAND ${PYTHON} ${SOURCE_DIR}/tests/docs/claims_index.py page ${SOURCE_DIR}
                             ${BUILD_DIR} ${index} ${BUILD_DIR}/ctest-results.xml
+                            ${BUILD_DIR}/../asan/ctest-results.xml
                     RESULT_VARIABLE index_rc)
     if(NOT index_rc EQUAL 0)
         message(FATAL_ERROR "The claims index could not be generated (exit ${index_rc})")

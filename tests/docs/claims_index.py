@@ -2,11 +2,13 @@
 and (once ctest has run) what they did on this machine.
 
 Usage:
-  claims_index.py check SOURCE_DIR BUILD_DIR [RESULTS.xml]
+  claims_index.py check SOURCE_DIR BUILD_DIR [RESULTS.xml ...]
       Fails when a claims row names no test, names a test CTest does not know, or (given
-      the JUnit file of a ctest run, `ctest --output-junit`) names a test that was skipped
-      on this machine while the row does not say "skipped" and why.
-  claims_index.py page SOURCE_DIR BUILD_DIR OUT.md [RESULTS.xml]
+      the JUnit files of ctest runs, `ctest --output-junit`) names a test that was skipped
+      on this machine while the row does not say "skipped" and why. Several files are
+      read as one run: scripts/test runs the behaviour tests in the sanitizer build and the
+      documentation checks in the reference build.
+  claims_index.py page SOURCE_DIR BUILD_DIR OUT.md [RESULTS.xml ...]
       Writes the index as a Markdown page for the Doxygen site.
 
 A claims table is the table under a `| claim | test |` header (`| claim | test | run it |`
@@ -99,12 +101,13 @@ def skip_reason(output):
     return ""
 
 
-def results_of(junit):
-    """{ctest name: ("passed" | "failed" | "skipped", message)} from `ctest --output-junit`."""
-    if not junit or not os.path.exists(junit):
-        return {}
+def results_of(junits):
+    """{ctest name: ("passed" | "failed" | "skipped", message)} from `ctest --output-junit`
+    files (those that exist)."""
     outcome = {}
-    for case in ElementTree.parse(junit).getroot().iter("testcase"):
+    cases = [case for junit in junits if os.path.exists(junit)
+             for case in ElementTree.parse(junit).getroot().iter("testcase")]
+    for case in cases:
         skipped, failure = case.find("skipped"), case.find("failure")
         if skipped is not None:
             outcome[case.get("name")] = ("skipped", skip_reason(case.findtext("system-out") or ""))
@@ -191,10 +194,10 @@ def main(argv):
         return 2
     mode, source_dir, build_dir = argv[0], argv[1], argv[2]
     out = argv[3] if mode == "page" else None
-    junit = argv[4 if mode == "page" else 3] if len(argv) > (4 if mode == "page" else 3) else None
+    junits = argv[4:] if mode == "page" else argv[3:]
     claims = [claim for readme in chapters(source_dir) for claim in claims_of(readme)]
     known = ctest_listing(build_dir)
-    outcome = results_of(junit)
+    outcome = results_of(junits)
     if mode == "page":
         page(source_dir, out, claims, known, outcome)
         return 0
