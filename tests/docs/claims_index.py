@@ -103,18 +103,26 @@ def skip_reason(output):
 
 def results_of(junits):
     """{ctest name: ("passed" | "failed" | "skipped", message)} from `ctest --output-junit`
-    files (those that exist)."""
+    files (those that exist). A test in several files counts as failed if it failed in one,
+    else passed if it ran in one (a test that only the reference build can run is skipped in
+    the sanitizer build), else skipped."""
+    rank = {"failed": 2, "passed": 1, "skipped": 0}
     outcome = {}
     cases = [case for junit in junits if os.path.exists(junit)
              for case in ElementTree.parse(junit).getroot().iter("testcase")]
     for case in cases:
         skipped, failure = case.find("skipped"), case.find("failure")
         if skipped is not None:
-            outcome[case.get("name")] = ("skipped", skip_reason(case.findtext("system-out") or ""))
+            result = ("skipped", skip_reason(case.findtext("system-out") or ""))
         elif failure is not None or case.get("status") == "fail":
-            outcome[case.get("name")] = ("failed", "")
+            result = ("failed", "")
         elif case.get("status") == "run":
-            outcome[case.get("name")] = ("passed", "")
+            result = ("passed", "")
+        else:
+            continue
+        name = case.get("name")
+        if name not in outcome or rank[result[0]] > rank[outcome[name][0]]:
+            outcome[name] = result
     return outcome
 
 
