@@ -1,0 +1,189 @@
+"""Chapter 13, who else can connect: the mode each of the five Python servers gives its socket
+file, what that lets another user do, and the fix for each.
+
+The servers are the real ones from Debian's packages (course_support/app_sockets.py says how
+each is started). Each module-scoped group of servers starts once, in parallel, and the
+tests only look at the files and connect. Connecting as another user needs root: those
+tests are skipped otherwise."""
+
+import grp
+import os
+import tempfile
+
+import pytest
+
+from course_support.app_sockets import SERVERS, connect_as, mode_of, start_app_server
+from course_support.processes import remove_tree
+
+UMASKS = (0o022, 0o077)
+
+# Measured on this machine (Debian 12: uvicorn 0.17.6, gunicorn 20.1, aiohttp 3.8,
+# hypercorn 0.13, Python 3.11's asyncio). uvicorn chmods its socket to 0666 after bind();
+# gunicorn sets its own umask, 0 unless --umask says otherwise; the other three bind with
+# the process's umask.
+MODE = {
+    ("uvicorn", 0o022): 0o666, ("uvicorn", 0o077): 0o666,
+    ("gunicorn", 0o022): 0o777, ("gunicorn", 0o077): 0o777,
+    ("aiohttp", 0o022): 0o755, ("aiohttp", 0o077): 0o700,
+    ("hypercorn", 0o022): 0o755, ("hypercorn", 0o077): 0o700,
+    ("asyncio", 0o022): 0o755, ("asyncio", 0o077): 0o700,
+}
+
+
+def needs_root():
+    if os.geteuid() != 0:
+        pytest.skip("needs root: only root can connect as another user (nobody)")
+
+
+def proxy_group() -> int:
+    """The gid of www-data, the group Debian's nginx workers run as."""
+    try:
+        return grp.getgrnam("www-data").gr_gid
+    except KeyError:
+        pytest.skip("needs a group www-data (Debian's nginx workers' group)")
+
+
+def start_all(directory, cases):
+    """Starts every server of `cases` ({key: (server, name, umask, extra)}) at once, then
+    waits for each; returns {key: Server}."""
+    servers = {key: start_app_server(server, directory, name=name, umask=umask, extra=extra,
+                                     wait=False)
+               for key, (server, name, umask, extra) in cases.items()}
+    for server in servers.values():
+        server.wait_until_accepting()
+    return servers
+
+
+def finish_all(servers):
+    problems = [problem for server in servers.values() for problem in server.finish()]
+    assert not problems, "\n\n".join(problems)
+
+
+@pytest.fixture(scope="module")
+def open_directory():
+    """A directory every user may search (0755), as /run/app would be: only the socket's own
+    mode decides who connects."""
+    directory = tempfile.mkdtemp(prefix="course-", dir="/tmp")
+    os.chmod(directory, 0o755)
+    yield directory
+    remove_tree(directory)
+
+
+@pytest.fixture(scope="module")
+def default_servers(open_directory):
+    """Each server with each umask of UMASKS, as it comes: {(server, umask): Server}."""
+    cases = {(server, umask): (server, f"{server}-{umask:03o}.sock", umask, ())
+             for server in SERVERS for umask in UMASKS}
+    servers = start_all(open_directory, cases)
+    yield servers
+    finish_all(servers)
+
+
+# --------------------------------------------------------------------------------------
+# The mode each server gives its socket
+
+
+@pytest.mark.parametrize("umask", UMASKS, ids=lambda umask: f"umask{umask:03o}")
+@pytest.mark.parametrize("server", SERVERS)
+def test_the_mode_each_server_gives_its_socket(default_servers, server, umask):
+    path = default_servers[server, umask].socket_path
+    assert oct(mode_of(path)) == oct(MODE[server, umask]), (
+        f"{server} started with umask {umask:03o}")
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_another_user_connects_only_where_the_mode_lets_others_write(default_servers, server):
+    # connect() needs write permission on the socket file: 0666 and 0777 let everyone in,
+    # 0755 keeps out everyone but the owner, the proxy's group too.
+    needs_root()
+    path = default_servers[server, 0o022].socket_path
+    others_may_write = bool(mode_of(path) & 0o002)
+    assert others_may_write == (server in ("uvicorn", "gunicorn"))
+    assert connect_as(path) == ("connected" if others_may_write else "EACCES")
+
+
+# --------------------------------------------------------------------------------------
+# The fixes
+
+
+@pytest.fixture(scope="module")
+def private_directory():
+    """A directory like /run/app after `install -d -m 0750 -g www-data`: only root and the
+    group www-data may reach what is inside (as root; else the user's own group)."""
+    directory = tempfile.mkdtemp(prefix="course-", dir="/tmp")
+    if os.geteuid() == 0:
+        os.chown(directory, 0, proxy_group())
+    os.chmod(directory, 0o750)
+    yield directory
+    remove_tree(directory)
+
+
+@pytest.fixture(scope="module")
+def servers_in_a_private_directory(private_directory):
+    cases = {server: (server, f"{server}.sock", 0o022, ()) for server in ("uvicorn", "gunicorn")}
+    servers = start_all(private_directory, cases)
+    yield servers
+    finish_all(servers)
+
+
+@pytest.mark.parametrize("server", ("uvicorn", "gunicorn"))
+def test_a_private_directory_refuses_another_user_even_a_world_writable_socket(
+        servers_in_a_private_directory, server):
+    needs_root()
+    path = servers_in_a_private_directory[server].socket_path
+    assert mode_of(path) & 0o002, "the socket itself lets others write"
+    assert connect_as(path) == "EACCES"  # search permission on the directory: denied
+    assert connect_as(path, groups=[proxy_group()]) == "connected"
+
+
+# Each server's own fix: what it is told, and the mode it then gives. The outer umask is
+# 022 except where the process umask is the fix. hypercorn reads --umask as a decimal number:
+# 0117 is 117 = 0o165, which gives 0612; 79 = 0o117 gives 0660.
+FIXES = {
+    "gunicorn --umask 0117": ("gunicorn", 0o022, ["--umask", "0117"], 0o660),
+    "hypercorn --umask 0117": ("hypercorn", 0o022, ["--umask", "0117"], 0o612),
+    "hypercorn --umask 79": ("hypercorn", 0o022, ["--umask", "79"], 0o660),
+    "aiohttp, umask 0117": ("aiohttp", 0o117, [], 0o660),
+    "asyncio, umask 0117": ("asyncio", 0o117, [], 0o660),
+}
+
+
+@pytest.fixture(scope="module")
+def group_directory():
+    """A directory every user may search, whose set-group-ID bit gives every file made in
+    it its group (www-data, as root): the socket's group is then the proxy's, whoever binds."""
+    directory = tempfile.mkdtemp(prefix="course-", dir="/tmp")
+    if os.geteuid() == 0:
+        os.chown(directory, 0, proxy_group())
+    os.chmod(directory, 0o2755)
+    yield directory
+    remove_tree(directory)
+
+
+@pytest.fixture(scope="module")
+def fixed_servers(group_directory):
+    cases = {fix: (server, f"fix{number}.sock", umask, extra)
+             for number, (fix, (server, umask, extra, _)) in enumerate(FIXES.items())}
+    servers = start_all(group_directory, cases)
+    yield servers
+    finish_all(servers)
+
+
+@pytest.mark.parametrize("fix", FIXES)
+def test_the_mode_each_fix_gives(fixed_servers, fix):
+    assert oct(mode_of(fixed_servers[fix].socket_path)) == oct(FIXES[fix][3])
+
+
+@pytest.mark.parametrize("fix", FIXES)
+def test_with_the_fix_another_user_is_refused_and_the_group_connects(fixed_servers, fix):
+    needs_root()
+    path = fixed_servers[fix].socket_path
+    assert os.lstat(path).st_gid == proxy_group()  # from the directory's set-group-ID bit
+    if fix == "hypercorn --umask 0117":
+        # The trap: 0612 lets every other user write, so connect, and the group not.
+        assert connect_as(path) == "connected"
+        assert connect_as(path, groups=[proxy_group()]) == "EACCES"
+    else:
+        assert connect_as(path) == "EACCES"
+        assert connect_as(path, groups=[proxy_group()]) == "connected"
+
