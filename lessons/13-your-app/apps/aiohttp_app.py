@@ -1,8 +1,8 @@
 """An aiohttp app, which is its own server: web.UnixSite for a Unix socket, web.TCPSite for
 TCP, both on one runner if you ask for both. From this folder:
 
-    python3 aiohttp_app.py --uds /tmp/app.sock
-    python3 aiohttp_app.py --uds /tmp/app.sock --port 8000
+    /usr/bin/python3 aiohttp_app.py --uds /tmp/app.sock
+    /usr/bin/python3 aiohttp_app.py --uds /tmp/app.sock --port 8000
 
 then `curl --unix-socket /tmp/app.sock http://app/whoami`. The answers: answers.py.
 It prints "listening on ADDRESS" for each listener (with --port 0, the port the kernel

@@ -1,8 +1,8 @@
 """A plain asyncio HTTP server: one handler, served by asyncio.start_unix_server and by
 asyncio.start_server; only the listening call differs. From this folder:
 
-    python3 asyncio_app.py --uds /tmp/app.sock
-    python3 asyncio_app.py --uds /tmp/app.sock --port 8000
+    /usr/bin/python3 asyncio_app.py --uds /tmp/app.sock
+    /usr/bin/python3 asyncio_app.py --uds /tmp/app.sock --port 8000
 
 then `curl --unix-socket /tmp/app.sock http://app/whoami`. The answers: answers.py.
 It speaks just enough HTTP/1.1 for them: one request per connection (it answers with

@@ -1,7 +1,7 @@
 """A FastAPI app (ASGI) for uvicorn and hypercorn. From this folder:
 
-    python3 -m uvicorn --uds /tmp/app.sock --loop asyncio --http h11 fastapi_app:app
-    python3 -m hypercorn --bind unix:/tmp/app.sock fastapi_app:app
+    /usr/bin/python3 -m uvicorn --uds /tmp/app.sock --loop asyncio --http h11 fastapi_app:app
+    /usr/bin/python3 -m hypercorn --bind unix:/tmp/app.sock fastapi_app:app
 
 then `curl --unix-socket /tmp/app.sock http://app/whoami`. The answers: answers.py.
 (--loop asyncio --http h11: Debian's uvicorn would pick uvloop and httptools if they were

@@ -1,6 +1,6 @@
 """A Flask app (WSGI) for gunicorn. From this folder:
 
-    python3 -m gunicorn --bind unix:/tmp/app.sock flask_app:app
+    /usr/bin/python3 -m gunicorn --bind unix:/tmp/app.sock flask_app:app
 
 then `curl --unix-socket /tmp/app.sock http://app/whoami`. The answers: answers.py.
 """

@@ -5,7 +5,8 @@
 
 SERVERS        the five servers, by the name the apps report (GET / -> {"server": NAME})
 command()      the command line that runs one of them on a Unix socket, an inherited
-               descriptor or a TCP port; the chapter shows the same lines (shown_command())
+               descriptor or a TCP port; the chapter and the apps' docstrings show the same
+               lines (shown_command(), documented_commands())
 start()        a context manager: the server running, once it answers GET / over its socket
 
 What start() promises, as processes.StartedProcess does (it is one): its own process group,
@@ -89,19 +90,19 @@ def worker_options(workers: int) -> list[str]:
 
 
 def shown_command(server: str, **options) -> str:
-    """command() as the chapter and the apps' docstrings show it: `python3`, the example
-    path /tmp/app.sock."""
-    options.setdefault("uds", None if "port" in options or "fd" in options else EXAMPLE_PATH)
-    return shlex.join(command(server, python="python3", **options))
+    """command() as the chapter and the apps' docstrings show it: the same interpreter, the
+    example path /tmp/app.sock unless `port` or `fd` is given."""
+    if not {"port", "fd"} & options.keys():
+        options.setdefault("uds", EXAMPLE_PATH)
+    return shlex.join(command(server, **options))
 
 
 def documented_commands(server: str) -> list[str]:
-    """The command lines the docstring of `server`'s app file shows (indented lines that
-    start with python3)."""
-    text = (APPS / APP_FILE[server]).read_text()
-    docstring = text.split('"""')[1]
+    """The command lines the docstring of `server`'s app file shows (its indented lines
+    that start with the interpreter)."""
+    docstring = (APPS / APP_FILE[server]).read_text().split('"""')[1]
     return [line.strip() for line in docstring.splitlines()
-            if line.startswith("    python3 ")]
+            if line.startswith(f"    {PYTHON} ")]
 
 
 class AppServer(Server):
