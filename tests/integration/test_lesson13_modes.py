@@ -1,18 +1,21 @@
 """Chapter 13, who else can connect: the mode each of the five Python servers gives its socket
 file, what that lets another user do, and the fix for each.
 
-The servers are the real ones from Debian's packages (course_support/app_sockets.py says how
-each is started). Each module-scoped group of servers starts once, in parallel, and the
-tests only look at the files and connect. Connecting as another user needs root: those
+The servers are the real ones from Debian's packages, running the chapter's apps
+(course_support/app_servers.py). Each module-scoped group of servers starts once; the tests
+only look at the files and connect. Connecting as another user needs root: those
 tests are skipped otherwise."""
 
+import contextlib
 import grp
 import os
 import tempfile
 
 import pytest
 
-from course_support.app_sockets import SERVERS, connect_as, mode_of, start_app_server
+from course_support import app_servers
+from course_support.app_servers import SERVERS
+from course_support.socket_access import connect_as, mode_of
 from course_support.processes import remove_tree
 
 UMASKS = (0o022, 0o077)
@@ -43,20 +46,14 @@ def proxy_group() -> int:
         pytest.skip("needs a group www-data (Debian's nginx workers' group)")
 
 
-def start_all(directory, cases):
-    """Starts every server of `cases` ({key: (server, name, umask, extra)}) at once, then
-    waits for each; returns {key: Server}."""
-    servers = {key: start_app_server(server, directory, name=name, umask=umask, extra=extra,
-                                     wait=False)
+@contextlib.contextmanager
+def started(directory, cases):
+    """Every server of `cases` ({key: (server, file name, umask, extra options)}) running in
+    `directory`: {key: AppServer}; all stopped at the end."""
+    with contextlib.ExitStack() as stack:
+        yield {key: stack.enter_context(app_servers.start(
+                   server, uds=os.path.join(directory, name), umask=umask, extra=extra))
                for key, (server, name, umask, extra) in cases.items()}
-    for server in servers.values():
-        server.wait_until_accepting()
-    return servers
-
-
-def finish_all(servers):
-    problems = [problem for server in servers.values() for problem in server.finish()]
-    assert not problems, "\n\n".join(problems)
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +71,8 @@ def default_servers(open_directory):
     """Each server with each umask of UMASKS, as it comes: {(server, umask): Server}."""
     cases = {(server, umask): (server, f"{server}-{umask:03o}.sock", umask, ())
              for server in SERVERS for umask in UMASKS}
-    servers = start_all(open_directory, cases)
-    yield servers
-    finish_all(servers)
+    with started(open_directory, cases) as servers:
+        yield servers
 
 
 # --------------------------------------------------------------------------------------
@@ -86,7 +82,7 @@ def default_servers(open_directory):
 @pytest.mark.parametrize("umask", UMASKS, ids=lambda umask: f"umask{umask:03o}")
 @pytest.mark.parametrize("server", SERVERS)
 def test_the_mode_each_server_gives_its_socket(default_servers, server, umask):
-    path = default_servers[server, umask].socket_path
+    path = default_servers[server, umask].path
     assert oct(mode_of(path)) == oct(MODE[server, umask]), (
         f"{server} started with umask {umask:03o}")
 
@@ -96,7 +92,7 @@ def test_another_user_connects_only_where_the_mode_lets_others_write(default_ser
     # connect() needs write permission on the socket file: 0666 and 0777 let everyone in,
     # 0755 keeps out everyone but the owner, the proxy's group too.
     needs_root()
-    path = default_servers[server, 0o022].socket_path
+    path = default_servers[server, 0o022].path
     others_may_write = bool(mode_of(path) & 0o002)
     assert others_may_write == (server in ("uvicorn", "gunicorn"))
     assert connect_as(path) == ("connected" if others_may_write else "EACCES")
@@ -121,16 +117,15 @@ def private_directory():
 @pytest.fixture(scope="module")
 def servers_in_a_private_directory(private_directory):
     cases = {server: (server, f"{server}.sock", 0o022, ()) for server in ("uvicorn", "gunicorn")}
-    servers = start_all(private_directory, cases)
-    yield servers
-    finish_all(servers)
+    with started(private_directory, cases) as servers:
+        yield servers
 
 
 @pytest.mark.parametrize("server", ("uvicorn", "gunicorn"))
 def test_a_private_directory_refuses_another_user_even_a_world_writable_socket(
         servers_in_a_private_directory, server):
     needs_root()
-    path = servers_in_a_private_directory[server].socket_path
+    path = servers_in_a_private_directory[server].path
     assert mode_of(path) & 0o002, "the socket itself lets others write"
     assert connect_as(path) == "EACCES"  # search permission on the directory: denied
     assert connect_as(path, groups=[proxy_group()]) == "connected"
@@ -164,20 +159,19 @@ def group_directory():
 def fixed_servers(group_directory):
     cases = {fix: (server, f"fix{number}.sock", umask, extra)
              for number, (fix, (server, umask, extra, _)) in enumerate(FIXES.items())}
-    servers = start_all(group_directory, cases)
-    yield servers
-    finish_all(servers)
+    with started(group_directory, cases) as servers:
+        yield servers
 
 
 @pytest.mark.parametrize("fix", FIXES)
 def test_the_mode_each_fix_gives(fixed_servers, fix):
-    assert oct(mode_of(fixed_servers[fix].socket_path)) == oct(FIXES[fix][3])
+    assert oct(mode_of(fixed_servers[fix].path)) == oct(FIXES[fix][3])
 
 
 @pytest.mark.parametrize("fix", FIXES)
 def test_with_the_fix_another_user_is_refused_and_the_group_connects(fixed_servers, fix):
     needs_root()
-    path = fixed_servers[fix].socket_path
+    path = fixed_servers[fix].path
     assert os.lstat(path).st_gid == proxy_group()  # from the directory's set-group-ID bit
     if fix == "hypercorn --umask 0117":
         # The trap: 0612 lets every other user write, so connect, and the group not.
