@@ -132,10 +132,12 @@ def test_a_private_directory_refuses_another_user_even_a_world_writable_socket(
 
 
 # Each server's own fix: what it is told, and the mode it then gives. The outer umask is
-# 022 except where the process umask is the fix. hypercorn reads --umask as a decimal number:
-# 0117 is 117 = 0o165, which gives 0612; 79 = 0o117 gives 0660.
+# 022 except where the process umask is the fix. gunicorn reads --umask as octal when it
+# starts with 0, else as decimal; hypercorn always as decimal: 117 is 0o165, which gives
+# 0612; 79 is 0o117, which gives 0660.
 FIXES = {
     "gunicorn --umask 0117": ("gunicorn", 0o022, ["--umask", "0117"], 0o660),
+    "gunicorn --umask 117": ("gunicorn", 0o022, ["--umask", "117"], 0o612),
     "hypercorn --umask 0117": ("hypercorn", 0o022, ["--umask", "0117"], 0o612),
     "hypercorn --umask 79": ("hypercorn", 0o022, ["--umask", "79"], 0o660),
     "aiohttp, umask 0117": ("aiohttp", 0o117, [], 0o660),
@@ -168,16 +170,24 @@ def test_the_mode_each_fix_gives(fixed_servers, fix):
     assert oct(mode_of(fixed_servers[fix].path)) == oct(FIXES[fix][3])
 
 
-@pytest.mark.parametrize("fix", FIXES)
+FIXED = [fix for fix, (_, _, _, mode) in FIXES.items() if mode == 0o660]
+TRAPS = [fix for fix, (_, _, _, mode) in FIXES.items() if mode == 0o612]
+
+
+@pytest.mark.parametrize("fix", FIXED)
 def test_with_the_fix_another_user_is_refused_and_the_group_connects(fixed_servers, fix):
     needs_root()
     path = fixed_servers[fix].path
     assert os.lstat(path).st_gid == proxy_group()  # from the directory's set-group-ID bit
-    if fix == "hypercorn --umask 0117":
-        # The trap: 0612 lets every other user write, so connect, and the group not.
-        assert connect_as(path) == "connected"
-        assert connect_as(path, groups=[proxy_group()]) == "EACCES"
-    else:
-        assert connect_as(path) == "EACCES"
-        assert connect_as(path, groups=[proxy_group()]) == "connected"
+    assert connect_as(path) == "EACCES"
+    assert connect_as(path, groups=[proxy_group()]) == "connected"
 
+
+@pytest.mark.parametrize("fix", TRAPS)
+def test_a_decimal_umask_of_117_lets_every_user_in_and_keeps_the_group_out(fixed_servers, fix):
+    # 0612: others may write, so connect; the group may only search.
+    needs_root()
+    path = fixed_servers[fix].path
+    assert os.lstat(path).st_gid == proxy_group()
+    assert connect_as(path) == "connected"
+    assert connect_as(path, groups=[proxy_group()]) == "EACCES"
