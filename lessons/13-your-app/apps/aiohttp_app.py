@@ -43,12 +43,14 @@ async def serve(args):
     runner = web.AppRunner(make_app(), access_log=None)
     await runner.setup()
     sites = []
+    # [sites]
     if args.uds:
         sites.append(web.UnixSite(runner, args.uds))
     if args.port is not None:
         sites.append(web.TCPSite(runner, "127.0.0.1", args.port))
     for site in sites:
         await site.start()
+    # [sites]
     for address in runner.addresses:  # a path, or (host, port) with the real port
         print("listening on", f"unix:{address}" if isinstance(address, str)
               else "%s:%d" % address[:2], flush=True)

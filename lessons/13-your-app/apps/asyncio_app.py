@@ -62,6 +62,7 @@ async def handle(reader, writer):
 
 async def serve(args):
     servers = []
+    # [listeners]
     if args.uds:
         servers.append(await asyncio.start_unix_server(handle, path=args.uds, limit=MAX_HEAD))
         print("listening on", f"unix:{args.uds}", flush=True)
@@ -70,6 +71,7 @@ async def serve(args):
                                                   limit=MAX_HEAD))
         print("listening on", "127.0.0.1:%d" % servers[-1].sockets[0].getsockname()[1],
               flush=True)
+    # [listeners]
     stop = asyncio.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signal_number, stop.set)
