@@ -8,9 +8,7 @@ then `curl --unix-socket /tmp/app.sock http://app/whoami`. The answers: answers.
 It prints "listening on ADDRESS" for each listener (with --port 0, the port the kernel
 chose) and stops on SIGTERM or SIGINT.
 """
-import argparse
 import asyncio
-import signal
 
 from aiohttp import web
 
@@ -43,30 +41,23 @@ async def serve(args):
     runner = web.AppRunner(make_app(), access_log=None)
     await runner.setup()
     sites = []
+    # [sites]
     if args.uds:
         sites.append(web.UnixSite(runner, args.uds))
     if args.port is not None:
         sites.append(web.TCPSite(runner, "127.0.0.1", args.port))
     for site in sites:
         await site.start()
+    # [sites]
     for address in runner.addresses:  # a path, or (host, port) with the real port
         print("listening on", f"unix:{address}" if isinstance(address, str)
               else "%s:%d" % address[:2], flush=True)
-    stop = asyncio.Event()
-    for signal_number in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(signal_number, stop.set)
-    await stop.wait()
+    await answers.until_stopped()
     await runner.cleanup()  # what it does to the socket file is the chapter's subject
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--uds", help="a Unix socket path to listen on")
-    parser.add_argument("--port", type=int, help="a TCP port on 127.0.0.1 (0: any free one)")
-    args = parser.parse_args()
-    if not args.uds and args.port is None:
-        parser.error("give --uds PATH, --port PORT or both")
-    asyncio.run(serve(args))
+    asyncio.run(serve(answers.listen_arguments(__doc__.splitlines()[0])))
 
 
 if __name__ == "__main__":

@@ -9,10 +9,8 @@ It speaks just enough HTTP/1.1 for them: one request per connection (it answers 
 Connection: close), no request body. It prints "listening on ADDRESS" for each listener
 and stops on SIGTERM or SIGINT.
 """
-import argparse
 import asyncio
 import json
-import signal
 
 import answers
 
@@ -62,6 +60,7 @@ async def handle(reader, writer):
 
 async def serve(args):
     servers = []
+    # [listeners]
     if args.uds:
         servers.append(await asyncio.start_unix_server(handle, path=args.uds, limit=MAX_HEAD))
         print("listening on", f"unix:{args.uds}", flush=True)
@@ -70,23 +69,15 @@ async def serve(args):
                                                   limit=MAX_HEAD))
         print("listening on", "127.0.0.1:%d" % servers[-1].sockets[0].getsockname()[1],
               flush=True)
-    stop = asyncio.Event()
-    for signal_number in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(signal_number, stop.set)
-    await stop.wait()
+    # [listeners]
+    await answers.until_stopped()
     for server in servers:
         server.close()  # what that does to the socket file is the chapter's subject
         await server.wait_closed()
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--uds", help="a Unix socket path to listen on")
-    parser.add_argument("--port", type=int, help="a TCP port on 127.0.0.1 (0: any free one)")
-    args = parser.parse_args()
-    if not args.uds and args.port is None:
-        parser.error("give --uds PATH, --port PORT or both")
-    asyncio.run(serve(args))
+    asyncio.run(serve(answers.listen_arguments(__doc__.splitlines()[0])))
 
 
 if __name__ == "__main__":

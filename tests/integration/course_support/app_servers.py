@@ -30,7 +30,7 @@ import pytest
 
 from .http import HttpConnection, Response, http_request
 from .polling import poll_until
-from .processes import Server
+from .processes import Server, processes
 from .programs import REPO_ROOT
 from .sockets import connect_to, free_port
 from .timeouts import IO_TIMEOUT, READY_TIMEOUT, STOP_TIMEOUT
@@ -127,17 +127,24 @@ class AppServer(Server):
         self.tcp_address: Optional[str] = None
 
     def get(self, target: str, headers: Sequence[tuple[str, str]] = (),
-            timeout: float = IO_TIMEOUT) -> Response:
-        """GET `target` on a new connection; the response (its body read whole). Connecting
-        or reading fails with OSError (a test may expect that: a dead server)."""
-        with HttpConnection(connect_to(self.address, timeout)) as connection:
+            timeout: float = IO_TIMEOUT, address: Optional[str] = None) -> Response:
+        """GET `target` on a new connection to its address (or to `address`, such as
+        tcp_address); the response, its body read whole. Connecting or reading fails with
+        OSError (a test may expect that: a dead server)."""
+        with HttpConnection(connect_to(address or self.address, timeout)) as connection:
             connection.send(http_request("GET", target, headers))
             return connection.read_response()
 
-    def whoami(self, headers: Sequence[tuple[str, str]] = ()) -> dict:
-        response = self.get("/whoami", headers)
+    def whoami(self, headers: Sequence[tuple[str, str]] = (),
+               address: Optional[str] = None) -> dict:
+        """GET /whoami's JSON (from `address`, if given)."""
+        response = self.get("/whoami", headers, address=address)
         assert response.status == 200, f"GET /whoami: {response}\n{self.describe()}"
         return response.json()
+
+    def processes(self) -> set[int]:
+        """The live processes of its group: the server and its workers."""
+        return processes(lambda info: info["pgrp"] == self.process.pid)
 
     def wait_until_answering(self, timeout: float = READY_TIMEOUT) -> None:
         """Returns once GET / is answered 200; fails the test with the server's output if it
