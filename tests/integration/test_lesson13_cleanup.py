@@ -74,8 +74,11 @@ def test_a_second_instance_takes_the_path_and_the_first_ones_exit_removes_it_or_
                 assert not os.path.lexists(path)
                 assert not second.has_ended()
                 assert connect_result(path) == "ENOENT"
+                # And the second's own stop fails: the file it would remove is gone.
+                assert second.stop() == 1, second.describe()
             else:
                 assert instance_behind(second) == second.process.pid
+                assert second.stop() == 0, second.describe()
 
 
 @pytest.mark.parametrize("server", SERVERS)
