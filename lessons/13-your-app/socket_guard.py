@@ -26,6 +26,7 @@ import stat
 import sys
 
 
+# [guard]
 def guard(path):
     """None if the server may bind `path` (a stale socket there was removed), else why not."""
     try:
@@ -46,6 +47,7 @@ def guard(path):
     os.unlink(path)  # refused: nobody listens, the file is stale
     print(f"socket_guard: removed the stale socket {path}", file=sys.stderr)
     return None
+# [guard]
 
 
 def main(argv):

@@ -184,3 +184,26 @@ def test_a_guarded_server_starts_on_a_stale_path(short_dir):
         assert "removed the stale socket" in restarted.output()
     finally:
         restarted.end()
+
+
+def test_the_guard_leaves_a_live_socket_whose_queue_is_full(short_dir):
+    # A busy server's full queue refuses a non-blocking connect() with EAGAIN, not
+    # ECONNREFUSED: only the latter proves the file stale.
+    path = os.path.join(short_dir, "app.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as busy:
+        busy.bind(path)
+        busy.listen(0)
+        waiting = []
+        try:
+            with pytest.raises(BlockingIOError):
+                while len(waiting) < 100:  # the queue holds backlog + 1: a few suffice
+                    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    waiting.append(client)
+                    client.setblocking(False)
+                    client.connect(path)
+            status, said = guard(path)
+        finally:
+            for client in waiting:
+                client.close()
+        assert status == 1 and "EAGAIN" in said, said
+        assert stat.S_ISSOCK(os.lstat(path).st_mode)
