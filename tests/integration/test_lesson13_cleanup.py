@@ -35,9 +35,15 @@ def instance_behind(server):
 def wait_until_served_by(server):
     """Returns once GET /whoami at the server's path is answered by `server` itself. (Its
     readiness check can be answered by a server already on the path, before this one has
-    replaced the file.)"""
-    wait_until(lambda: instance_behind(server) == server.process.pid,
-               f"{server.name} (pid {server.process.pid}) answering at {server.path}")
+    replaced the file; while it replaces it, connect() fails for a moment.)"""
+    def served_by_it():
+        try:
+            return instance_behind(server) == server.process.pid
+        except OSError:  # between the other's unlink() and this one's listen(): not yet
+            return None
+
+    wait_until(served_by_it, f"{server.name} (pid {server.process.pid}) answering at "
+                             f"{server.path}")
 
 
 def wait_until_stale(path):

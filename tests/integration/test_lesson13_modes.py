@@ -9,6 +9,7 @@ tests are skipped otherwise."""
 import contextlib
 import grp
 import os
+import signal
 import tempfile
 
 import pytest
@@ -16,7 +17,9 @@ import pytest
 from course_support import app_servers
 from course_support.app_servers import SERVERS
 from course_support.socket_access import connect_as, mode_of
+from course_support.polling import poll_until
 from course_support.processes import remove_tree
+from course_support.timeouts import STOP_TIMEOUT
 
 UMASKS = (0o022, 0o077)
 
@@ -51,9 +54,19 @@ def started(directory, cases):
     """Every server of `cases` ({key: (server, file name, umask, extra options)}) running in
     `directory`: {key: AppServer}; all stopped at the end."""
     with contextlib.ExitStack() as stack:
-        yield {key: stack.enter_context(app_servers.start(
-                   server, uds=os.path.join(directory, name), umask=umask, extra=extra))
-               for key, (server, name, umask, extra) in cases.items()}
+        servers = {key: stack.enter_context(app_servers.start(
+                       server, uds=os.path.join(directory, name), umask=umask, extra=extra))
+                   for key, (server, name, umask, extra) in cases.items()}
+        try:
+            yield servers
+        finally:
+            # SIGTERM to all at once, rather than one after the other as the ExitStack
+            # would; each start() then finds its server ended, reaps it and cleans up.
+            for server in servers.values():
+                if not server.has_ended():
+                    os.kill(server.process.pid, signal.SIGTERM)
+            poll_until(lambda: all(server.has_ended() for server in servers.values()),
+                       STOP_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
