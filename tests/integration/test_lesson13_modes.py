@@ -69,14 +69,26 @@ def started(directory, cases):
                        STOP_TIMEOUT)
 
 
+@contextlib.contextmanager
+def new_directory(mode, group_www_data=False):
+    """A new directory /tmp/course-XXXXXXXX of `mode`, of group www-data if asked (as root
+    only: another user may not give a file a group it is not in); removed at the end."""
+    directory = tempfile.mkdtemp(prefix="course-", dir="/tmp")
+    try:
+        if group_www_data and os.geteuid() == 0:
+            os.chown(directory, 0, proxy_group())
+        os.chmod(directory, mode)
+        yield directory
+    finally:
+        remove_tree(directory)
+
+
 @pytest.fixture(scope="module")
 def open_directory():
     """A directory every user may search (0755), as /run/app would be: only the socket's own
     mode decides who connects."""
-    directory = tempfile.mkdtemp(prefix="course-", dir="/tmp")
-    os.chmod(directory, 0o755)
-    yield directory
-    remove_tree(directory)
+    with new_directory(0o755) as directory:
+        yield directory
 
 
 @pytest.fixture(scope="module")
@@ -119,12 +131,8 @@ def test_another_user_connects_only_where_the_mode_lets_others_write(default_ser
 def private_directory():
     """A directory like /run/app after `install -d -m 0750 -g www-data`: only root and the
     group www-data may reach what is inside (as root; else the user's own group)."""
-    directory = tempfile.mkdtemp(prefix="course-", dir="/tmp")
-    if os.geteuid() == 0:
-        os.chown(directory, 0, proxy_group())
-    os.chmod(directory, 0o750)
-    yield directory
-    remove_tree(directory)
+    with new_directory(0o750, group_www_data=True) as directory:
+        yield directory
 
 
 @pytest.fixture(scope="module")
@@ -162,12 +170,8 @@ FIXES = {
 def group_directory():
     """A directory every user may search, whose set-group-ID bit gives every file made in
     it its group (www-data, as root): the socket's group is then the proxy's, whoever binds."""
-    directory = tempfile.mkdtemp(prefix="course-", dir="/tmp")
-    if os.geteuid() == 0:
-        os.chown(directory, 0, proxy_group())
-    os.chmod(directory, 0o2755)
-    yield directory
-    remove_tree(directory)
+    with new_directory(0o2755, group_www_data=True) as directory:
+        yield directory
 
 
 @pytest.fixture(scope="module")
