@@ -10,6 +10,7 @@ import contextlib
 import grp
 import os
 import signal
+import socket
 import tempfile
 
 import pytest
@@ -208,3 +209,14 @@ def test_a_decimal_umask_of_117_lets_every_user_in_and_keeps_the_group_out(fixed
     assert os.lstat(path).st_gid == proxy_group()
     assert connect_as(path) == "connected"
     assert connect_as(path, groups=[proxy_group()]) == "EACCES"
+
+
+def test_uvicorn_gives_its_socket_the_mode_of_the_file_it_replaced(short_dir):
+    # Its 0666 is for a new path; over an existing socket file it copies that file's mode.
+    path = os.path.join(short_dir, "uvicorn.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as crashed:
+        crashed.bind(path)
+    os.chmod(path, 0o600)
+    with app_servers.start("uvicorn", uds=path) as server:
+        assert server.whoami()["server"] == "uvicorn"
+        assert oct(mode_of(path)) == oct(0o600)
