@@ -16,7 +16,7 @@ import pytest
 
 from course_support import app_servers
 from course_support.nginx import EXAMPLES, NginxRunner, read
-from course_support.processes import remove_tree
+from course_support.processes import remove_tree, run
 from course_support.programs import REPO_ROOT
 
 CHAPTER = REPO_ROOT / "lessons" / "13-your-app" / "README.md"
@@ -56,8 +56,11 @@ def test_each_server_answers_through_nginx_over_its_unix_socket(proxy, server):
         # address reaches it only as the X-Forwarded-For that proxy-headers.conf sets.
         assert whoami["client"] == UNIX_CLIENT[server], whoami
         assert whoami["forwarded_for"] == "127.0.0.1", whoami
-    # Nobody listens on the path any more: nginx says so (502), it does not reach another.
+    # The server has stopped and its socket file is gone (start() removes what a server
+    # leaves): nginx answers 502 and logs why.
+    logged = len(nginx.error_log())
     assert nginx.get("/").status == 502
+    assert "(2: No such file or directory)" in nginx.error_log()[logged:]
 
 
 @pytest.mark.parametrize("server", ["aiohttp", "asyncio"])
@@ -101,3 +104,35 @@ def test_the_app_example_is_chapter_10s_with_the_upstream_swapped():
         ("include /etc/nginx/snippets/http_min/upstream-unix.conf;",
          "include /etc/nginx/snippets/http_min/upstream-app-unix.conf;"),
         ("proxy_pass http://http_min;", "proxy_pass http://app;")], different
+
+
+@pytest.mark.parametrize("server, complaint", [
+    ("gunicorn", "Can't connect to ('{path}', 8000)"),
+    ("hypercorn", "socket.gaierror: [Errno -2] Name or service not known")],
+    ids=["gunicorn", "hypercorn"])
+def test_a_bind_without_unix_prefix_is_taken_for_a_host_name(server, complaint, short_dir):
+    # `--bind /run/app/app.sock` (no `unix:`) is read as a host name: gunicorn tries port
+    # 8000 of a host called /run/app/app.sock, and gives up after five tries, a second
+    # apart; hypercorn's name lookup fails at once. Neither makes a socket file.
+    path = os.path.join(short_dir, SOCKET_NAME)
+    argv = [path if argument == f"unix:{path}" else argument
+            for argument in app_servers.command(server, uds=path)]
+    result = run(argv, cwd=str(app_servers.APPS))
+    assert result.returncode != 0, result
+    assert complaint.format(path=path) in result.stdout + result.stderr, result
+    assert not os.path.lexists(path)
+
+
+@pytest.mark.parametrize("server, complaint", [
+    ("uvicorn", 'Could not import module "fastapi_app"'),
+    ("gunicorn", "No module named 'flask_app'"),
+    ("hypercorn", "hypercorn.utils.NoAppError")], ids=["uvicorn", "gunicorn", "hypercorn"])
+def test_a_server_started_outside_the_apps_folder_cannot_import_the_app(server, complaint,
+                                                                        short_dir):
+    # The three import the app by module name from the current directory: started anywhere
+    # else, each exits at once with its own words for it, and leaves no socket file.
+    path = os.path.join(short_dir, SOCKET_NAME)
+    result = run(app_servers.command(server, uds=path), cwd=short_dir)
+    assert result.returncode != 0, result
+    assert complaint in result.stdout + result.stderr, result
+    assert not os.path.lexists(path)

@@ -203,6 +203,7 @@ def start(server: str, directory: Optional[str] = None, *, uds: Optional[str] = 
           fd: Optional[int] = None, port: Optional[int] = None, tcp: bool = False,
           workers: int = 1, extra: Sequence[str] = (), umask: Optional[int] = None,
           env: Optional[Mapping[str, str]] = None, pass_fds: Iterable[int] = (),
+          launcher: Sequence[str] = (),
           ready_timeout: float = READY_TIMEOUT) -> Iterator[AppServer]:
     """`server` running, once it answers GET / (see AppServer.wait_until_answering).
 
@@ -212,7 +213,9 @@ def start(server: str, directory: Optional[str] = None, *, uds: Optional[str] = 
     and `port` both (aiohttp and asyncio), get() uses the Unix socket; the TCP address is
     `server.tcp_address`.
     `umask`: the process's umask (through sh's `umask` builtin, then exec: the pid is the
-    server's). `env`: variables added to ours (LISTEN_FDS...).
+    server's). `env`: variables added to ours (LISTEN_FDS...). `launcher`: a command prefix
+    that execs the server, such as activation.as_descriptor_3(listener, "self") or
+    systemd-socket-activate's command line.
     At the end: SIGTERM, then the whole group killed and reaped; a socket file left behind
     is removed. The test fails if the server does not stop within the deadline."""
     if uds is None and fd is None and port is None and not tcp:
@@ -221,16 +224,12 @@ def start(server: str, directory: Optional[str] = None, *, uds: Optional[str] = 
         uds = os.path.join(directory, f"{server}.sock")
     if tcp and port is None:
         port = free_port()
-    if fd is not None:
-        argv = command(server, fd=fd, workers=workers, extra=extra)
-    elif uds is not None and port is not None:
-        argv = command(server, uds=uds, port=port, workers=workers, extra=extra)
-    elif uds is not None:
-        argv = command(server, uds=uds, workers=workers, extra=extra)
-    else:
-        argv = command(server, port=port, workers=workers, extra=extra)
+    # With fd, uds is only where get() connects: the server is handed the socket.
+    argv = command(server, uds=uds if fd is None else None, fd=fd, port=port,
+                   workers=workers, extra=extra)
     if umask is not None:
         argv = ["/bin/sh", "-c", f'umask {umask:04o} && exec "$@"', "sh", *argv]
+    argv = [*launcher, *argv]
     address = f"unix:{uds}" if uds is not None else f"127.0.0.1:{port}"
     app_server = AppServer(server, address, argv, uds, env=env, pass_fds=pass_fds)
     app_server.tcp_address = f"127.0.0.1:{port}" if port is not None else None
