@@ -88,6 +88,17 @@ def test_a_second_instance_takes_the_path_and_the_first_ones_exit_removes_it_or_
 
 
 @pytest.mark.parametrize("server", SERVERS)
+def test_a_regular_file_at_the_path_stops_each_server_and_stays(short_dir, server):
+    path = os.path.join(short_dir, "app.sock")
+    with open(path, "w") as precious:
+        precious.write("precious")
+    result = run(app_servers.command(server, uds=path), cwd=str(app_servers.APPS))
+    assert result.returncode != 0, f"{server} started on a regular file:\n{result.stderr}"
+    with open(path) as precious:
+        assert precious.read() == "precious"
+
+
+@pytest.mark.parametrize("server", SERVERS)
 def test_on_sigterm_uvicorn_and_gunicorn_remove_their_file_the_others_leave_it_stale(
         short_dir, server):
     with app_servers.start(server, short_dir) as app:
