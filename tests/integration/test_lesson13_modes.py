@@ -18,6 +18,7 @@ import pytest
 from course_support import app_servers
 from course_support.app_servers import SERVERS
 from course_support.socket_access import connect_as, mode_of
+from course_support.nginx import EXAMPLES, NginxRunner, read
 from course_support.polling import poll_until
 from course_support.processes import remove_tree
 from course_support.timeouts import STOP_TIMEOUT
@@ -220,3 +221,33 @@ def test_uvicorn_gives_its_socket_the_mode_of_the_file_it_replaced(short_dir):
     with app_servers.start("uvicorn", uds=path) as server:
         assert server.whoami()["server"] == "uvicorn"
         assert oct(mode_of(path)) == oct(0o600)
+
+
+def test_nginx_as_www_data_gets_502_from_a_0755_socket_and_200_once_it_is_0660_www_data(
+        short_dir):
+    # The shipped app-unix.conf, its workers as www-data as on Debian; the socket in a
+    # directory they may search, which gives new files the group www-data.
+    if os.geteuid() != 0:
+        pytest.skip("needs root: nginx switches its workers to www-data only as root")
+    proxy_group()
+    runner = NginxRunner(short_dir)
+    try:
+        with new_directory(0o2755, group_www_data=True) as sockets:
+            nginx = runner.start(read(EXAMPLES / "app-unix.conf"), sockets=sockets,
+                                 user="www-data", what="app-unix.conf")
+            path = os.path.join(sockets, "app.sock")  # /run/app/app.sock in the file
+            # aiohttp under umask 022: 0755, group www-data, who may not write it.
+            with app_servers.start("aiohttp", uds=path, umask=0o022):
+                assert oct(mode_of(path)) == oct(0o755)
+                logged = len(nginx.error_log())
+                assert nginx.get("/").status == 502
+                assert "(13: Permission denied)" in nginx.error_log()[logged:]
+            # The fix: umask 0117 (UMask=0117 under systemd): 0660.
+            with app_servers.start("aiohttp", uds=path, umask=0o117):
+                assert oct(mode_of(path)) == oct(0o660)
+                response = nginx.get("/")
+                assert response.status == 200, f"{response}\n{nginx.describe()}"
+                assert response.json()["server"] == "aiohttp"
+    finally:
+        problems = runner.finish_all()
+    assert not problems, "\n\n".join(problems)
