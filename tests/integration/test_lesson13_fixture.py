@@ -9,12 +9,14 @@ Two kinds of tests:
   chapter's exercise (lessons/13-your-app/exercise/serve_on_unix_socket.py) or a mutant.
 """
 
+import contextlib
 import importlib.util
 import os
 import re
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +25,8 @@ from pathlib import Path
 import pytest
 
 from course_support.polling import poll_until, wait_until
-from course_support.processes import proc_stat, run
+from course_support.processes import proc_stat, remove_tree, run
+from course_support.timeouts import RUN_TIMEOUT
 
 HERE = Path(__file__).resolve().parent
 CHAPTER = HERE.parents[1] / "lessons" / "13-your-app"
@@ -49,26 +52,58 @@ SERVERS = {
 # The fixture file in a project of its own, under pytest-xdist
 
 
-@pytest.mark.parametrize("server", SERVERS)
-def test_the_copied_fixture_runs_a_projects_tests_in_parallel_and_cleans_up(server, short_dir):
-    project, sockets = Path(short_dir) / "project", Path(short_dir) / "sockets"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(FIXTURE_FILE, project)
-    sockets.mkdir()
-    arguments, leaves_socket = SERVERS[server]
+@pytest.fixture(scope="module")
+def project_runs():
+    """The example project (fixture-example/ and the fixture file), copied once per server
+    into a new directory and run there with `pytest -n 2`, all five at once (each test then
+    waits for its own): {server: (its pytest process, its output file, its socket base)}."""
+    top = tempfile.mkdtemp(prefix="course-", dir="/tmp")
     environment = {name: value for name, value in os.environ.items()
                    if not name.startswith(("PYTEST_", "UDS_APP_"))}  # our pytest's are ours
-    environment.update(UDS_APP_COMMAND=f"{PYTHON} {arguments}", UDS_APP_DIR=str(sockets),
-                       UDS_APP_LEAVES_SOCKET="1" if leaves_socket else "0")
-    result = run([PYTHON, "-m", "pytest", "-n", "2", "-p", "xdist", "-p", "no:cacheprovider",
-                  "-v"], cwd=project, env=environment)
-    tests = len([line for line in (project / "test_app.py").read_text().splitlines()
+    runs = {}
+    try:
+        for server, (arguments, leaves_socket) in SERVERS.items():
+            project, sockets = Path(top) / server, Path(top) / f"{server}-sockets"
+            shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copy(FIXTURE_FILE, project)
+            sockets.mkdir()
+            output = open(project / "pytest-output.txt", "w+")
+            process = subprocess.Popen(
+                [PYTHON, "-m", "pytest", "-n", "2", "-p", "xdist", "-p", "no:cacheprovider", "-v"],
+                cwd=project, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**environment, "UDS_APP_COMMAND": f"{PYTHON} {arguments}",
+                     "UDS_APP_DIR": str(sockets),
+                     "UDS_APP_LEAVES_SOCKET": "1" if leaves_socket else "0"})
+            runs[server] = (process, output, sockets)
+        yield runs
+    finally:
+        for process, output, _ in runs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # a run a test gave up on, if any
+            process.wait()
+            output.close()
+        remove_tree(top)
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_the_copied_fixture_runs_a_projects_tests_in_parallel_and_cleans_up(server,
+                                                                           project_runs):
+    process, output, sockets = project_runs[server]
+    try:
+        process.wait(RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pass
+    output.seek(0)
+    text = output.read()
+    assert process.returncode is not None, f"{server}: not done in {RUN_TIMEOUT} s:\n{text}"
+    tests = len([line for line in (EXAMPLE / "test_app.py").read_text().splitlines()
                  if line.startswith("def test_")])
-    assert result.returncode == 0 and f"{tests} passed" in result.stdout and (
-        "error" not in result.stdout), f"{server}:\n{result.stdout}{result.stderr}"
+    assert process.returncode == 0 and f"{tests} passed" in text and "error" not in text, (
+        f"{server}:\n{text}")
     # Each xdist worker (gw0, gw1) ran tests, so each started a server of its own.
-    assert re.search(r"\[gw0\].*PASSED", result.stdout) and re.search(
-        r"\[gw1\].*PASSED", result.stdout), f"not run by two workers:\n{result.stdout}"
+    assert re.search(r"\[gw0\].*PASSED", text) and re.search(r"\[gw1\].*PASSED", text), (
+        f"not run by two workers:\n{text}")
     assert list(sockets.iterdir()) == [], "a socket directory or file was left behind"
 
 
