@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from course_support import app_servers
 from course_support.polling import poll_until, wait_until
 from course_support.processes import proc_stat, remove_tree, run
 from course_support.timeouts import RUN_TIMEOUT
@@ -35,17 +37,10 @@ EXAMPLE = CHAPTER / "fixture-example"
 TOY = HERE / "course_support" / "toy_app_server.py"
 EXERCISE_VARIABLE = "COURSE_LESSON13_FIXTURE"
 EXERCISE_MARK = "TODO(lesson13)"
-PYTHON = "/usr/bin/python3"  # Debian's: it sees the servers' packages
 
-# How each server is told to listen on {path}; and whether it leaves its socket file on
-# SIGTERM (the fixture then removes it, as $UDS_APP_LEAVES_SOCKET=1 tells it to).
-SERVERS = {
-    "uvicorn": ("-m uvicorn app:asgi --uds {path}", False),
-    "gunicorn": ("-m gunicorn --bind unix:{path} app:wsgi", False),
-    "hypercorn": ("-m hypercorn --bind unix:{path} app:asgi", True),
-    "aiohttp": ("app.py aiohttp {path}", True),
-    "asyncio": ("app.py asyncio {path}", True),
-}
+# The three that leave their socket file on SIGTERM: the fixture then removes it, as
+# $UDS_APP_LEAVES_SOCKET=1 tells it to.
+LEAVE_SOCKET_FILE = ("hypercorn", "aiohttp", "asyncio")
 
 
 # --------------------------------------------------------------------------------------
@@ -54,27 +49,32 @@ SERVERS = {
 
 @pytest.fixture(scope="module")
 def project_runs():
-    """The example project (fixture-example/ and the fixture file), copied once per server
-    into a new directory and run there with `pytest -n 2`, all five at once (each test then
-    waits for its own): {server: (its pytest process, its output file, its socket base)}."""
+    """A project made of the chapter's apps (apps/), the example tests (fixture-example/) and
+    the fixture file, copied once per server into a new directory and run there with
+    `pytest -n 2`, all five at once (each test then waits for its own):
+    {server: (its pytest process, its output file, its socket base)}."""
     top = tempfile.mkdtemp(prefix="course-", dir="/tmp")
     environment = {name: value for name, value in os.environ.items()
                    if not name.startswith(("PYTEST_", "UDS_APP_"))}  # our pytest's are ours
     runs = {}
     try:
-        for server, (arguments, leaves_socket) in SERVERS.items():
+        for server in app_servers.SERVERS:
             project, sockets = Path(top) / server, Path(top) / f"{server}-sockets"
-            shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__"))
-            shutil.copy(FIXTURE_FILE, project)
+            shutil.copytree(app_servers.APPS, project,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            for source in [FIXTURE_FILE, *EXAMPLE.glob("*.py")]:
+                shutil.copy(source, project)
             sockets.mkdir()
             output = open(project / "pytest-output.txt", "w+")
             process = subprocess.Popen(
-                [PYTHON, "-m", "pytest", "-n", "2", "-p", "xdist", "-p", "no:cacheprovider", "-v"],
+                [app_servers.PYTHON, "-m", "pytest", "-n", "2", "-p", "xdist",
+                 "-p", "no:cacheprovider", "-v"],
                 cwd=project, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                 start_new_session=True,
-                env={**environment, "UDS_APP_COMMAND": f"{PYTHON} {arguments}",
+                env={**environment,
+                     "UDS_APP_COMMAND": shlex.join(app_servers.command(server, uds="{path}")),
                      "UDS_APP_DIR": str(sockets),
-                     "UDS_APP_LEAVES_SOCKET": "1" if leaves_socket else "0"})
+                     "UDS_APP_LEAVES_SOCKET": "1" if server in LEAVE_SOCKET_FILE else "0"})
             runs[server] = (process, output, sockets)
         yield runs
     finally:
@@ -86,7 +86,7 @@ def project_runs():
         remove_tree(top)
 
 
-@pytest.mark.parametrize("server", SERVERS)
+@pytest.mark.parametrize("server", app_servers.SERVERS)
 def test_the_copied_fixture_runs_a_projects_tests_in_parallel_and_cleans_up(server,
                                                                            project_runs):
     process, output, sockets = project_runs[server]

@@ -3,10 +3,10 @@
 import os
 
 
-def test_home_says_hello(uds_app_client):
+def test_home_says_which_server_answered(uds_app_client):
     response = uds_app_client.get("/")
     assert response.status_code == 200
-    assert response.text == "hello\n"
+    assert response.json()["server"] in ("uvicorn", "gunicorn", "hypercorn", "aiohttp", "asyncio")
 
 
 def test_an_unknown_path_is_404(uds_app_client):
