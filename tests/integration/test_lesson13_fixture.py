@@ -36,7 +36,6 @@ FIXTURE_FILE = CHAPTER / "uds_app_fixture.py"
 EXAMPLE = CHAPTER / "fixture-example"
 TOY = HERE / "course_support" / "toy_app_server.py"
 EXERCISE_VARIABLE = "COURSE_LESSON13_FIXTURE"
-EXERCISE_MARK = "TODO(lesson13)"
 
 # The three that leave their socket file on SIGTERM: the fixture then removes it, as
 # $UDS_APP_LEAVES_SOCKET=1 tells it to.
