@@ -65,8 +65,9 @@ class _Server:
                                         stderr=subprocess.STDOUT, start_new_session=True)
 
     def describe(self) -> str:
-        self.log.seek(0)
-        output = self.log.read().decode(errors="replace")
+        # pread, not seek and read: the server shares the file's offset and writes at it.
+        size = os.fstat(self.log.fileno()).st_size
+        output = os.pread(self.log.fileno(), size, 0).decode(errors="replace")
         status = self.process.returncode
         state = "running" if status is None else (
             f"exit status {status}" if status >= 0 else f"killed by signal {-status}")
