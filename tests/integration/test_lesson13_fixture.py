@@ -264,3 +264,11 @@ def test_a_socket_path_too_long_is_refused_naming_the_limit(serve_on_unix_socket
             pytest.fail("yielded a path longer than sun_path")
     assert "107" in str(raised.value), str(raised.value)
     assert pids(pid_file) == [], "the server was started anyway"
+
+
+def test_a_server_that_died_during_the_test_is_reported(serve_on_unix_socket, pid_file):
+    with pytest.raises(Exception, match="ended before it was asked to stop"):
+        with serve_on_unix_socket(toy("--pid-file", str(pid_file))):
+            os.kill(pids(pid_file)[0], signal.SIGKILL)  # as a crash would
+            wait_until(lambda: alive_or_zombie(pids(pid_file)[0]) != "running",
+                       "the server died")

@@ -33,7 +33,7 @@ def serve_on_unix_socket(command: Sequence[str], directory: Optional[str] = None
       Either way, nothing you started may keep running.
     - At the end (also when the `with` block raised) the server is asked to stop and
       given `stop_timeout` seconds; then nothing of it may be left: not its workers, and
-      not a zombie.
+      not a zombie. A server that had ended before it was asked to stop is an error.
     - A server that exits but leaves its socket file behind is an error, unless
       `leaves_socket_file`; the file is removed either way.
     """

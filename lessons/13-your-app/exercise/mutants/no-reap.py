@@ -105,12 +105,11 @@ def _wait_until_accepting(server: _Server, path: str, timeout: float) -> None:
 
 def _stop(server: _Server, timeout: float) -> Optional[str]:
     """SIGTERM, wait until `timeout`, SIGKILL what is left of the group, reap. Returns what
-    went wrong, or None."""
+    went wrong (it had ended already, or did not exit in time), or None."""
     server.process.send_signal(signal.SIGTERM)
     return None
 
 
-# [serve_on_unix_socket]
 @contextlib.contextmanager
 def serve_on_unix_socket(command: Sequence[str], directory: Optional[str] = None, *,
                          leaves_socket_file: bool = False,
@@ -147,7 +146,6 @@ def serve_on_unix_socket(command: Sequence[str], directory: Optional[str] = None
     finally:
         if made_directory:
             shutil.rmtree(directory, ignore_errors=True)
-# [serve_on_unix_socket]
 
 
 @pytest.fixture(scope="session")

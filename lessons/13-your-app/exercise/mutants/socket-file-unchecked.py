@@ -105,7 +105,7 @@ def _wait_until_accepting(server: _Server, path: str, timeout: float) -> None:
 
 def _stop(server: _Server, timeout: float) -> Optional[str]:
     """SIGTERM, wait until `timeout`, SIGKILL what is left of the group, reap. Returns what
-    went wrong, or None."""
+    went wrong (it had ended already, or did not exit in time), or None."""
     problem = None
     if server.process.poll() is None:
         server.process.send_signal(signal.SIGTERM)
@@ -113,11 +113,12 @@ def _stop(server: _Server, timeout: float) -> Optional[str]:
             server.process.wait(timeout)
         except subprocess.TimeoutExpired:
             problem = f"the server did not exit within {timeout} s of SIGTERM: killed."
+    else:
+        problem = "the server ended before it was asked to stop."
     server.kill_group()
     return problem
 
 
-# [serve_on_unix_socket]
 @contextlib.contextmanager
 def serve_on_unix_socket(command: Sequence[str], directory: Optional[str] = None, *,
                          leaves_socket_file: bool = False,
@@ -149,7 +150,6 @@ def serve_on_unix_socket(command: Sequence[str], directory: Optional[str] = None
     finally:
         if made_directory:
             shutil.rmtree(directory, ignore_errors=True)
-# [serve_on_unix_socket]
 
 
 @pytest.fixture(scope="session")
