@@ -14,6 +14,7 @@ import tempfile
 import time
 
 from . import machine
+from .apps_suite import AppsSuite
 from .console import Console, Progress, duration_text
 from .hostile_suite import HostileSuite
 from .http_suite import HttpSuite
@@ -22,7 +23,7 @@ from .processes import BenchError, indented
 from .raw_suite import RawSuite
 from .suite import Bench, Settings
 
-SUITES = (RawSuite, HttpSuite, HostileSuite)  # a new suite is one more class here
+SUITES = (RawSuite, HttpSuite, HostileSuite, AppsSuite)  # a new suite is one more class here
 ENVIRONMENT = ("HTTP_MIN", "CANNED_HTTP", "IPC_BENCH")  # programs to measure instead of building them
 
 DESCRIPTION = """\
