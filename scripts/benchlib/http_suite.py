@@ -238,7 +238,7 @@ class HttpSuite(Suite):
         rounds = self.settings.rounds
         self.console.say(f"Round {round_number} of {rounds}")
         for target in stats.rotated(self.targets, round_number, rounds):
-            self.bench.progress.step(f"http, round {round_number} of {rounds}: {target.description}")
+            self.bench.progress.step(f"{self.name}, round {round_number} of {rounds}: {target.description}")
             run = self.measure(target, target.requests)
             self.record(run, round_number)
             self.console.line(run.line(f"{round_number}/{rounds}"))
