@@ -1,10 +1,12 @@
 """benchlib's tables, from CSV files written by a real run (data/http_quick.csv,
 data/ipc_bench_quick.csv)."""
+import tempfile
 import unittest
 
 from benchdata import rows
 
-from benchlib import http_report, raw_report
+from benchlib import apps_report, http_report, raw_report
+from benchlib.apps_suite import AppsSuite
 from benchlib.http_suite import HttpSuite
 from benchlib.suite import Settings
 
@@ -134,3 +136,70 @@ class HttpTargets(unittest.TestCase):
             # (aiohttp_app.py --port binds 127.0.0.1 itself)
             command = self.suite.command(tcp_instance)
             self.assertTrue("127.0.0.1" in " ".join(command) or "--port" in command, command)
+
+
+class AppsTargets(unittest.TestCase):
+    """What the apps suite measures: every server over both transports, directly and through
+    an nginx of its own whose upstreams are that server's Unix socket and TCP port."""
+
+    def setUp(self):
+        self.suite = AppsSuite(_FakeBench())
+        self.suite.http_min, self.suite.nginx = "/build/http_min", "/usr/sbin/nginx"
+
+    def test_every_server_is_measured_over_both_transports_direct_and_through_nginx(self):
+        keys = {target.key for target in self.suite.targets}
+        for server in ("http_min", "uvicorn", "gunicorn", "aiohttp", "hypercorn", "asyncio"):
+            for transport in ("uds", "tcp"):
+                self.assertIn(f"{server}/{transport}", keys)
+                self.assertIn(f"nginx_{server}/{transport}", keys)
+        self.assertEqual(len(keys), 24)
+
+    def test_through_nginx_the_server_cpu_is_the_backend_of_that_transport(self):
+        over_uds, over_tcp = self.suite.target("nginx_uvicorn/uds"), self.suite.target("nginx_uvicorn/tcp")
+        self.assertEqual((over_uds.instance, over_uds.cpu_instances), ("proxy_uvicorn", ("uvicorn_uds",)))
+        self.assertEqual(over_tcp.cpu_instances, ("uvicorn_tcp",))
+        self.assertIsNone(over_uds.unix_socket)  # h2load reaches nginx over TCP
+
+    def test_each_nginx_proxies_to_its_own_server_over_both_transports(self):
+        self.suite.target("hypercorn/tcp").port = 4321
+        with tempfile.TemporaryDirectory() as work:
+            self.suite.bench.work = work
+            self.suite.bench.scratch = lambda name: f"{work}/{name}"
+            socket_path = self.suite.target("hypercorn/uds").unix_socket
+            command = self.suite.command("proxy_hypercorn")
+            with open(command[command.index("-c") + 1]) as conf:
+                text = conf.read()
+        self.assertIn(f"server unix:{socket_path};", text)
+        self.assertIn("server 127.0.0.1:4321;", text)
+
+    def test_hypercorn_and_asyncio_listen_on_both_transports_in_one_process(self):
+        for instance in ("hypercorn", "asyncio"):
+            command = " ".join(self.suite.command(instance))
+            self.assertIn(f"/tmp/bench-work/{instance}.sock", command)
+            self.assertIn("127.0.0.1" if instance == "hypercorn" else "--port 0", command)
+
+
+class AppsTables(unittest.TestCase):
+    """apps.md from data/apps.csv, the run the chapter 13 table comes from."""
+
+    def setUp(self):
+        self.text = apps_report.apps_markdown(rows("apps.csv"), 32, 3, "pinned")
+
+    def test_a_row_per_server_transport_and_route_with_the_ratio_on_the_unix_row(self):
+        # uvicorn direct: medians of 3 rounds over the Unix socket and over TCP
+        self.assertIn("| uvicorn (asyncio, h11) | Unix socket | direct | 14848 | 6250 | 76.1 |  | 1.05× |",
+                      self.text)
+        self.assertIn("| uvicorn (asyncio, h11) | TCP | direct | 13568 | 5963 | 91.4 |  |  |", self.text)
+
+    def test_nginx_cpu_is_shown_only_through_nginx(self):
+        self.assertIn("| uvicorn (asyncio, h11) | Unix socket | via nginx | 11680 | 5885 | 82.2 | 29.1 | 1.10× |",
+                      self.text)
+        self.assertIn("| uvicorn (asyncio, h11) | TCP | direct | 13568 | 5963 | 91.4 |  |  |", self.text)
+
+    def test_the_median_of_three_rounds(self):
+        # hypercorn over TCP through nginx: 200.0 is the middle of its three rounds
+        rounds = [row for row in rows("apps.csv")
+                  if (row["server"], row["route"], row["transport"]) == ("hypercorn", "nginx", "tcp")]
+        self.assertEqual(len(rounds), 3)
+        self.assertEqual(apps_report.medians(rows("apps.csv"))[("hypercorn", "nginx", "tcp")][1],
+                         sorted(float(row["cpu_us_per_req"]) for row in rounds)[1])

@@ -1,0 +1,108 @@
+"""Chapter 13, "Does the Unix socket matter for a Python app?": what the measured table
+showed about hypercorn, checked on its own, fast and without a load generator.
+
+In `scripts/bench apps`, hypercorn 0.13 served about six times fewer requests per second
+over TCP than over its Unix socket, while every other server was within 2x. The cause is
+TCP's, not hypercorn's Python: it writes a response's head and body in two sends on a
+connection without TCP_NODELAY, so Nagle's algorithm holds the body until the client's
+delayed ACK (about 40 ms on Linux; chapter 03's nagle_demo). A Unix socket has no Nagle.
+uvicorn, on the same app over TCP, answers at once. And hypercorn's status line has no
+reason phrase, which is why h2load counts its responses as failed (scripts/benchlib's apps
+suite counts them as served).
+
+One hypercorn (Unix socket and TCP port) and one uvicorn (TCP) are shared by the module's
+tests: they only send GET /.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import pytest
+
+from course_support.http import HttpConnection, connect, http_request
+from course_support.processes import Server, StartedProcess, remove_tree
+from course_support.sockets import free_port
+
+SCRIPTS = os.path.join(os.path.dirname(__file__), "..", "..", "scripts")
+APP_DIR = os.path.realpath(os.path.join(SCRIPTS, "bench-apps"))  # the app scripts/bench measures
+KEEPALIVE_REQUESTS = 6        # on one connection; the first is not timed (no ACK owed yet)
+DELAYED_ACK = 0.030           # seconds: below Linux's 40 ms minimum delayed ACK, far above a
+                              # request to a local Python server (well under 5 ms here)
+BODY = b'{"msg":"hey yourself","from":"http_min"}'
+
+
+def start(program: str, address: str, command: list[str]) -> Server:
+    # The socket file is not checked at the end: hypercorn leaves it (the servers section
+    # of the chapter says so); the directory goes with the module.
+    server = Server(program, address, command, owns_socket_file=False)
+    server.wait_until_accepting()
+    return server
+
+
+@pytest.fixture(scope="module")
+def servers():
+    directory = tempfile.mkdtemp(prefix="course-", dir="/tmp")
+    started: list[StartedProcess] = []
+    try:
+        path, port, uvicorn_port = os.path.join(directory, "h.sock"), free_port(), free_port()
+        hypercorn = start("hypercorn", f"unix:{path}",
+                          [sys.executable, "-m", "hypercorn", "--worker-class", "asyncio",
+                           "--bind", f"unix:{path}", "--bind", f"127.0.0.1:{port}",
+                           os.path.join(APP_DIR, "asgi_app") + ":app"])
+        started.append(hypercorn)
+        uvicorn = start("uvicorn", f"127.0.0.1:{uvicorn_port}",
+                        [sys.executable, "-m", "uvicorn", "--app-dir", APP_DIR, "asgi_app:app",
+                         "--loop", "asyncio", "--http", "h11", "--lifespan", "off",
+                         "--no-access-log", "--host", "127.0.0.1", "--port", str(uvicorn_port)])
+        started.append(uvicorn)
+        yield {"hypercorn unix": (hypercorn, None), "hypercorn tcp": (hypercorn, f"127.0.0.1:{port}"),
+               "uvicorn tcp": (uvicorn, None)}
+    finally:
+        problems = [problem for server in started for problem in server.finish()]
+        remove_tree(directory)
+    assert not problems, "\n".join(problems)
+
+
+def keepalive_seconds(server: StartedProcess, address: str | None) -> list[float]:
+    """How long each keep-alive GET / after the first took, on one connection."""
+    times = []
+    with connect(server, address) as connection:
+        for number in range(KEEPALIVE_REQUESTS):
+            started = time.monotonic()
+            connection.send(http_request("GET", "/"))
+            response = connection.read_response()
+            if number:
+                times.append(time.monotonic() - started)
+            assert (response.status, response.body) == (200, BODY)
+    return times
+
+
+def test_hypercorn_answers_keepalive_requests_over_tcp_a_delayed_ack_late(servers):
+    times = keepalive_seconds(*servers["hypercorn tcp"])
+    assert statistics.median(times) >= DELAYED_ACK, (
+        f"hypercorn over TCP answered keep-alive requests in {times} s: no Nagle stall")
+
+
+def test_hypercorn_answers_keepalive_requests_over_its_unix_socket_at_once(servers):
+    times = keepalive_seconds(*servers["hypercorn unix"])
+    assert statistics.median(times) < DELAYED_ACK, (
+        f"hypercorn over its Unix socket took {times} s per keep-alive request")
+
+
+def test_uvicorn_answers_keepalive_requests_over_tcp_at_once(servers):
+    # The same app over TCP, another server: the stall is hypercorn's, not TCP's alone.
+    times = keepalive_seconds(*servers["uvicorn tcp"])
+    assert statistics.median(times) < DELAYED_ACK, (
+        f"uvicorn over TCP took {times} s per keep-alive request")
+
+
+def test_hypercorn_status_line_has_no_reason_phrase(servers):
+    server, address = servers["hypercorn unix"]
+    with connect(server, address) as connection:
+        connection.send(http_request("GET", "/"))
+        response = connection.read_response()
+    assert response.head.startswith(b"HTTP/1.1 200 \r\n"), response.head[:40]
