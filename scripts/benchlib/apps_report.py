@@ -20,7 +20,7 @@ TITLES = {
     "hypercorn": "hypercorn (asyncio)",
     "asyncio": "asyncio streams, no framework",
 }
-ROUTES = {"direct": "direct", "nginx": "via nginx"}
+ROUTES = {"direct": "direct", "nginx": "via nginx", "nginx_close": "via nginx, no keep-alive"}
 
 
 def medians(rows):
@@ -46,8 +46,9 @@ def apps_markdown(rows, connections, rounds, pinning):
         f"The same response (`{BODY}`, application/json) from every server. h2load --h1, "
         f"{connections} connections; {rounds} measured round(s) after a warm-up, every row once "
         f"per round, in rotating order; medians. Pinning: {pinning}. Via nginx, h2load reaches "
-        "nginx over TCP, and the transport is the one between nginx and the server (upstream "
-        "keep-alive on). Server CPU: user + system time of the server's processes over the "
+        "nginx over TCP, and the transport is the one between nginx and the server; \"via nginx\" "
+        "keeps idle connections to the server open (keepalive, HTTP/1.1), \"no keep-alive\" is "
+        "nginx's default (HTTP/1.0, a new connection to the server per request). Server CPU: user + system time of the server's processes over the "
         "run, divided by the requests served; nginx CPU: the same for nginx. \"Unix ÷ TCP\": "
         "requests/s over the Unix socket divided by requests/s over TCP, same server, same "
         "route.",
@@ -65,7 +66,7 @@ def apps_markdown(rows, connections, rounds, pinning):
                 ratio = (f"{stats.ratio(rate, other[0]):.2f}×"
                          if transport == "uds" and other else "")
                 measured.append([title, transport_name, route_name, requests, f"{rate:.0f}",
-                                 f"{cpu:.1f}", f"{nginx_cpu:.1f}" if route == "nginx" else "",
+                                 f"{cpu:.1f}", f"{nginx_cpu:.1f}" if route != "direct" else "",
                                  ratio])
     lines += table(["Server", "Transport", "Route", "Requests per run", "req/s",
                     "server CPU µs/req", "nginx CPU µs/req", "req/s, Unix ÷ TCP"],

@@ -1,13 +1,13 @@
 """The apps suite: chapter 13's Python app servers (uvicorn, gunicorn, aiohttp, hypercorn
 and a plain asyncio server), with http_min beside them, each over a Unix socket and over
-TCP, directly and through nginx: requests per second, the server's CPU time per request
-and nginx's.
+TCP, directly and through nginx (with keep-alive to the upstream, and without, nginx's
+default): requests per second, the server's CPU time per request and nginx's.
 
 It is the http suite's machinery (the same targets, readiness, response check, warm-up,
 rotating rounds and h2load runs) on other servers; what differs is here. Each server
 instance serves its direct target and is the upstream of its nginx: one nginx per server,
-from the same template as the http suite's nginx → http_min (nginx-proxy.conf), one port
-proxying to the server's Unix socket and one to its TCP port.
+from the same template as the http suite's nginx → http_min (nginx-proxy.conf), a port
+proxying to the server's Unix socket and one to its TCP port, for each route.
 """
 import csv
 import os
@@ -23,8 +23,10 @@ SERVERS = tuple(apps_report.TITLES)
 BACKENDS = {"http_min": ("http_min",), "uvicorn": ("uvicorn_uds", "uvicorn_tcp"),
             "gunicorn": ("gunicorn",), "aiohttp": ("aiohttp_uds", "aiohttp_tcp"),
             "hypercorn": ("hypercorn",), "asyncio": ("asyncio",)}
-RUN_SECONDS = 1.5        # how long a measured run aims to last (--quick: QUICK_RUN_SECONDS)
-QUICK_RUN_SECONDS = 0.3
+# The target labels through nginx, by route: with keep-alive to the upstream, and without.
+ROUTE_PREFIXES = {"nginx": "nginx", "nginx_close": "nginxclose"}
+RUN_SECONDS = 1.0        # how long a measured run aims to last (--quick: QUICK_RUN_SECONDS)
+QUICK_RUN_SECONDS = 0.2
 
 
 def backend_of(server, transport):
@@ -51,11 +53,13 @@ class AppsSuite(HttpSuite):
                 direct = Target(server, transport, backend, (backend,))
                 if transport == "uds":
                     direct.unix_socket = self.bench.scratch(f"{server}.sock")
-                # Through nginx: the nginx is the instance h2load loads, its CPU read apart.
-                proxied = Target(f"nginx_{server}", transport, f"proxy_{server}", (backend,))
                 direct.server, direct.route = server, "direct"
-                proxied.server, proxied.route = server, "nginx"
-                targets += [direct, proxied]
+                targets.append(direct)
+                # Through nginx: the nginx is the instance h2load loads, its CPU read apart.
+                for route, prefix in ROUTE_PREFIXES.items():
+                    proxied = Target(f"{prefix}_{server}", transport, f"proxy_{server}", (backend,))
+                    proxied.server, proxied.route = server, route
+                    targets.append(proxied)
         return targets
 
     def plan(self, progress):
@@ -131,20 +135,23 @@ class AppsSuite(HttpSuite):
             server = instance[len("proxy_"):]
             directory = self.bench.scratch(instance)
             os.makedirs(directory, exist_ok=True)
-            over_uds, over_tcp = self.target(f"nginx_{server}/uds"), self.target(f"nginx_{server}/tcp")
-            over_uds.port, over_tcp.port = processes.free_port(), processes.free_port()
+            ports = {}
+            for route, prefix in ROUTE_PREFIXES.items():
+                for transport in ("uds", "tcp"):
+                    target = self.target(f"{prefix}_{server}/{transport}")
+                    target.port = processes.free_port()
+                    ports["port_" + transport + ("_close" if route == "nginx_close" else "")] = target.port
             conf = render("nginx-proxy.conf", os.path.join(directory, "nginx.conf"),
                           dir=directory, backend_socket=sock[server],
                           backend_port=self.target(f"{server}/tcp").port, keepalive=self.connections,
-                          port_uds=over_uds.port, port_tcp=over_tcp.port,
-                          snippets=self.bench.path("nginx", "snippets"))
+                          snippets=self.bench.path("nginx", "snippets"), **ports)
             return [self.nginx, "-p", directory, "-c", conf, "-e", os.path.join(directory, "error.log")]
         return super().command(instance)  # uvicorn, gunicorn, aiohttp: as the http suite runs them
 
     # --- measuring ----------------------------------------------------------------------
 
     def nginx_ticks(self, target):
-        if target.route != "nginx":
+        if target.route == "direct":
             return 0
         return processes.tree_ticks([self.servers[target.instance].pid])
 

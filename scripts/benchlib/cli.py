@@ -43,9 +43,9 @@ Suites (none given: all of them, raw, http, hostile, then apps):
          of a keep-alive static GET over TCP and over a Unix socket. About a minute.
   apps   chapter 13's table: uvicorn, gunicorn, aiohttp, hypercorn and a plain asyncio
          server, with http_min beside them, each over a Unix socket and over TCP, directly
-         and through an nginx of its own (upstream keep-alive on): requests/s, the server's
-         CPU time per request and nginx's. Runs of about 1.5 s (--quick 0.3 s), three
-         rounds: about three minutes."""
+         and through an nginx of its own (with keep-alive to the server, and without):
+         requests/s, the server's CPU time per request and nginx's. Runs of about 1 s
+         (--quick 0.2 s), three rounds: about three minutes."""
 
 EPILOG = """\
 The results folder gets machine.txt, raw.csv, raw.md, latency.svg, http.csv, http.md,

@@ -285,6 +285,8 @@ class HttpSuite(Suite):
                               dir=directory, backend_socket=self.bench.scratch("backend.sock"),
                               backend_port=self.backend_port(), keepalive=self.connections,
                               port_uds=over_uds.port, port_tcp=over_tcp.port,
+                              # Without upstream keep-alive: the apps suite's; unused here.
+                              port_uds_close=processes.free_port(), port_tcp_close=processes.free_port(),
                               snippets=self.bench.path("nginx", "snippets"))
             return [self.nginx, "-p", directory, "-c", conf, "-e", os.path.join(directory, "error.log")]
         if instance.startswith("uvicorn"):

@@ -6,8 +6,8 @@
 
 BENCH is scripts/bench, OUT the results folder to give it (emptied first). The test passes
 when the bench exits 0 and apps.csv holds a measured run of every server (http_min and the
-five Python ones) over both transports, directly and through nginx, with nginx's CPU column
-filled, and apps.md has a row for each. The figures are never judged (chapter 11).
+five Python ones) over both transports, directly and through nginx (with upstream keep-alive
+and without), and apps.md has a row for each. The figures are never judged (chapter 11).
 """
 import shutil
 import subprocess
@@ -41,15 +41,15 @@ def main():
         measured = {(row["server"], row["route"], row["transport"]) for row in rows
                     if row["suite"] == "apps" and int(row["requests"]) > 0}
         for server in SERVERS:
-            for route in ("direct", "nginx"):
+            for route in ("direct", "nginx", "nginx_close"):
                 for transport in ("uds", "tcp"):
                     if (server, route, transport) not in measured:
                         problems.append(f"apps.csv: no measured run of {server} {route} over {transport}")
         markdown = (out / "apps.md").read_text()
         for title in ("uvicorn", "gunicorn", "aiohttp", "hypercorn", "asyncio", "http_min"):
             lines = [line for line in markdown.splitlines() if line.startswith(f"| {title}")]
-            if len(lines) != 4:
-                problems.append(f"apps.md: {len(lines)} rows for {title}, expected 4 (2 transports, 2 routes)")
+            if len(lines) != 6:
+                problems.append(f"apps.md: {len(lines)} rows for {title}, expected 6 (2 transports, 3 routes)")
         if "# Python app servers" not in (out / "summary.md").read_text():
             problems.append("summary.md: does not include apps.md")
     if problems:

@@ -140,7 +140,8 @@ class HttpTargets(unittest.TestCase):
 
 class AppsTargets(unittest.TestCase):
     """What the apps suite measures: every server over both transports, directly and through
-    an nginx of its own whose upstreams are that server's Unix socket and TCP port."""
+    an nginx of its own whose upstreams are that server's Unix socket and TCP port, with
+    keep-alive to the upstream and without."""
 
     def setUp(self):
         self.suite = AppsSuite(_FakeBench())
@@ -152,7 +153,8 @@ class AppsTargets(unittest.TestCase):
             for transport in ("uds", "tcp"):
                 self.assertIn(f"{server}/{transport}", keys)
                 self.assertIn(f"nginx_{server}/{transport}", keys)
-        self.assertEqual(len(keys), 24)
+                self.assertIn(f"nginxclose_{server}/{transport}", keys)
+        self.assertEqual(len(keys), 36)
 
     def test_through_nginx_the_server_cpu_is_the_backend_of_that_transport(self):
         over_uds, over_tcp = self.suite.target("nginx_uvicorn/uds"), self.suite.target("nginx_uvicorn/tcp")
@@ -171,6 +173,11 @@ class AppsTargets(unittest.TestCase):
                 text = conf.read()
         self.assertIn(f"server unix:{socket_path};", text)
         self.assertIn("server 127.0.0.1:4321;", text)
+        # four ports: keep-alive (proxy-keepalive.conf) on two of them
+        for route in ("nginx", "nginxclose"):
+            for transport in ("uds", "tcp"):
+                self.assertIn(f"listen 127.0.0.1:{self.suite.target(f'{route}_hypercorn/{transport}').port};", text)
+        self.assertEqual(text.count("proxy-keepalive.conf;"), 2)
 
     def test_hypercorn_and_asyncio_listen_on_both_transports_in_one_process(self):
         for instance in ("hypercorn", "asyncio"):
