@@ -25,7 +25,7 @@ BACKENDS = {"http_min": ("http_min",), "uvicorn": ("uvicorn_uds", "uvicorn_tcp")
             "hypercorn": ("hypercorn",), "asyncio": ("asyncio",)}
 # The target labels through nginx, by route: with keep-alive to the upstream, and without.
 ROUTE_PREFIXES = {"nginx": "nginx", "nginx_close": "nginxclose"}
-RUN_SECONDS = 1.0        # how long a measured run aims to last (--quick: QUICK_RUN_SECONDS)
+RUN_SECONDS = 1.5        # how long a measured run aims to last (--quick: QUICK_RUN_SECONDS)
 QUICK_RUN_SECONDS = 0.2
 
 

@@ -44,7 +44,7 @@ Suites (none given: all of them, raw, http, hostile, then apps):
   apps   chapter 13's table: uvicorn, gunicorn, aiohttp, hypercorn and a plain asyncio
          server, with http_min beside them, each over a Unix socket and over TCP, directly
          and through an nginx of its own (with keep-alive to the server, and without):
-         requests/s, the server's CPU time per request and nginx's. Runs of about 1 s
+         requests/s, the server's CPU time per request and nginx's. Runs of about 1.5 s
          (--quick 0.2 s), three rounds: about three minutes."""
 
 EPILOG = """\
