@@ -71,4 +71,17 @@ def apps_markdown(rows, connections, rounds, pinning):
     lines += table(["Server", "Transport", "Route", "Requests per run", "req/s",
                     "server CPU µs/req", "nginx CPU µs/req", "req/s, Unix ÷ TCP"],
                    ["---", "---", "---"] + ["--:"] * 5, measured)
+
+    lines += ["", "## Side by side", "",
+              "The same medians, a row per server and route: Unix socket / TCP in each cell.", ""]
+    pairs = []
+    for label, title in TITLES.items():
+        for route, route_name in ROUTES.items():
+            uds, tcp = figures.get((label, route, "uds")), figures.get((label, route, "tcp"))
+            if uds and tcp:
+                nginx = f"{uds[2]:.0f} / {tcp[2]:.0f}" if route != "direct" else ""
+                pairs.append([title, route_name, f"{uds[0]:.0f} / {tcp[0]:.0f}",
+                              f"{stats.ratio(uds[0], tcp[0]):.2f}×", f"{uds[1]:.0f} / {tcp[1]:.0f}", nginx])
+    lines += table(["Server", "Route", "req/s", "req/s, Unix ÷ TCP", "server CPU µs/req",
+                    "nginx CPU µs/req"], ["---", "---", "--:", "--:", "--:", "--:"], pairs)
     return "\n".join(lines) + "\n"

@@ -194,17 +194,21 @@ class AppsTables(unittest.TestCase):
 
     def test_a_row_per_server_transport_and_route_with_the_ratio_on_the_unix_row(self):
         # uvicorn direct: medians of 3 rounds over the Unix socket and over TCP
-        self.assertIn("| uvicorn (asyncio, h11) | Unix socket | direct | 14848 | 6250 | 76.1 |  | 1.05× |",
+        self.assertIn("| uvicorn (asyncio, h11) | Unix socket | direct | 6016 | 5629 | 88.1 |  | 1.50× |",
                       self.text)
-        self.assertIn("| uvicorn (asyncio, h11) | TCP | direct | 13568 | 5963 | 91.4 |  |  |", self.text)
+        self.assertIn("| uvicorn (asyncio, h11) | TCP | direct | 4672 | 3755 | 92.0 |  |  |", self.text)
 
     def test_nginx_cpu_is_shown_only_through_nginx(self):
-        self.assertIn("| uvicorn (asyncio, h11) | Unix socket | via nginx | 11680 | 5885 | 82.2 | 29.1 | 1.10× |",
+        self.assertIn("| uvicorn (asyncio, h11) | Unix socket | via nginx | 5088 | 5256 | 82.5 | 31.4 | 1.23× |",
                       self.text)
-        self.assertIn("| uvicorn (asyncio, h11) | TCP | direct | 13568 | 5963 | 91.4 |  |  |", self.text)
+        self.assertIn("| uvicorn (asyncio, h11) | TCP | direct | 4672 | 3755 | 92.0 |  |  |", self.text)
+
+    def test_side_by_side_a_row_per_server_and_route(self):
+        self.assertIn("| uvicorn (asyncio, h11) | direct | 5629 / 3755 | 1.50× | 88 / 92 |  |", self.text)
+        self.assertIn("| uvicorn (asyncio, h11) | via nginx, no keep-alive | 3593 / 2264 | 1.59× | 144 / 171 | 48 / 62 |", self.text)
 
     def test_the_median_of_three_rounds(self):
-        # hypercorn over TCP through nginx: 200.0 is the middle of its three rounds
+        # hypercorn over TCP through nginx: CPU µs/req 187.50, 175.00, 187.50 in its three rounds
         rounds = [row for row in rows("apps.csv")
                   if (row["server"], row["route"], row["transport"]) == ("hypercorn", "nginx", "tcp")]
         self.assertEqual(len(rounds), 3)

@@ -10,8 +10,12 @@ uvicorn, on the same app over TCP, answers at once. And hypercorn's status line 
 reason phrase, which is why h2load counts its responses as failed (scripts/benchlib's apps
 suite counts them as served).
 
-One hypercorn (Unix socket and TCP port) and one uvicorn (TCP) are shared by the module's
-tests: they only send GET /.
+gunicorn's sync worker (its default) closes the connection after every response, keep-alive
+asked for or not: nginx's upstream keep-alive cannot help it, which is why its rows in the
+table are the same with and without.
+
+One hypercorn (Unix socket and TCP port), one uvicorn (TCP) and one gunicorn (Unix socket)
+are shared by the module's tests: they only send GET /.
 """
 from __future__ import annotations
 
@@ -59,8 +63,13 @@ def servers():
                          "--loop", "asyncio", "--http", "h11", "--lifespan", "off",
                          "--no-access-log", "--host", "127.0.0.1", "--port", str(uvicorn_port)])
         started.append(uvicorn)
+        gunicorn_path = os.path.join(directory, "g.sock")
+        gunicorn = start("gunicorn", f"unix:{gunicorn_path}",
+                         [sys.executable, "-m", "gunicorn", "--chdir", APP_DIR, "--worker-class", "sync",
+                          "--workers", "1", "--bind", f"unix:{gunicorn_path}", "wsgi_app:app"])
+        started.append(gunicorn)
         yield {"hypercorn unix": (hypercorn, None), "hypercorn tcp": (hypercorn, f"127.0.0.1:{port}"),
-               "uvicorn tcp": (uvicorn, None)}
+               "uvicorn tcp": (uvicorn, None), "gunicorn unix": (gunicorn, None)}
     finally:
         problems = [problem for server in started for problem in server.finish()]
         remove_tree(directory)
@@ -106,3 +115,14 @@ def test_hypercorn_status_line_has_no_reason_phrase(servers):
         connection.send(http_request("GET", "/"))
         response = connection.read_response()
     assert response.head.startswith(b"HTTP/1.1 200 \r\n"), response.head[:40]
+
+
+def test_gunicorn_sync_worker_closes_the_connection_after_each_response(servers):
+    server, address = servers["gunicorn unix"]
+    with connect(server, address) as connection:
+        # HTTP/1.1 and no "Connection: close": a server that keeps connections would keep this one.
+        connection.send(http_request("GET", "/"))
+        response = connection.read_response()
+        assert (response.status, response.body) == (200, BODY)
+        assert (response.header("Connection") or "").lower() == "close", response.head
+        assert connection.closed_by_server(), "gunicorn kept the connection open"
