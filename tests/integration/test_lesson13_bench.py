@@ -5,7 +5,8 @@ In `scripts/bench apps`, hypercorn 0.13 served about six times fewer requests pe
 over TCP than over its Unix socket, while every other server was within 2x. The cause is
 TCP's, not hypercorn's Python: it writes a response's head and body in two sends on a
 connection without TCP_NODELAY, so Nagle's algorithm holds the body until the client's
-delayed ACK (about 40 ms on Linux; chapter 03's nagle_demo). A Unix socket has no Nagle.
+delayed ACK (about 40 ms on Linux; chapter 03's nagle_demo): the head arrives at once, the
+body later. A Unix socket has no Nagle.
 uvicorn, on the same app over TCP, answers at once. And hypercorn's status line has no
 reason phrase, which is why h2load counts its responses as failed (scripts/benchlib's apps
 suite counts them as served).
@@ -98,6 +99,26 @@ def test_hypercorn_answers_keepalive_requests_over_tcp_a_delayed_ack_late(server
     times = keepalive_seconds(*servers["hypercorn tcp"])
     assert statistics.median(times) >= DELAYED_ACK, (
         f"hypercorn over TCP answered keep-alive requests in {times} s: no Nagle stall")
+
+
+def test_hypercorn_over_tcp_sends_the_head_at_once_and_holds_the_body_back(servers):
+    # The second request on a connection: the head goes out at once (nothing is unacknowledged
+    # yet), the body only once the client has ACKed the head, which it delays.
+    server, address = servers["hypercorn tcp"]
+    with connect(server, address) as connection:
+        connection.send(http_request("GET", "/"))
+        connection.read_response()
+        started = time.monotonic()
+        connection.send(http_request("GET", "/"))
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += connection.sock.recv(65536)
+        head_seconds = time.monotonic() - started
+        while not received.endswith(BODY):
+            received += connection.sock.recv(65536)
+        body_seconds = time.monotonic() - started
+    assert head_seconds < DELAYED_ACK <= body_seconds - head_seconds, (
+        f"head after {head_seconds} s, body after {body_seconds} s")
 
 
 def test_hypercorn_answers_the_first_request_on_a_tcp_connection_at_once(servers):
