@@ -11,6 +11,7 @@ proxying to the server's Unix socket and one to its TCP port, for each route.
 """
 import csv
 import os
+import re
 import subprocess
 
 from . import apps_report, processes, stats
@@ -25,6 +26,8 @@ BACKENDS = {"http_min": ("http_min",), "uvicorn": ("uvicorn_uds", "uvicorn_tcp")
             "hypercorn": ("hypercorn",), "asyncio": ("asyncio",)}
 # The target labels through nginx, by route: with keep-alive to the upstream, and without.
 ROUTE_PREFIXES = {"nginx": "nginx", "nginx_close": "nginxclose"}
+# h2load's "status codes: 0 2xx, 0 3xx, 0 4xx, 0 5xx" line: the 4xx and the 5xx.
+STATUS_CODES = re.compile(r"^status codes: \d+ 2xx, \d+ 3xx, (\d+) 4xx, (\d+) 5xx", re.MULTILINE)
 RUN_SECONDS = 1.5        # how long a measured run aims to last (--quick: QUICK_RUN_SECONDS)
 QUICK_RUN_SECONDS = 0.2
 
@@ -162,14 +165,18 @@ class AppsSuite(HttpSuite):
         run.nginx_ticks = self.nginx_ticks(target) - before
         return run
 
-    def succeeded(self, target, result):
+    def succeeded(self, target, result, text):
         """hypercorn's status line has no reason phrase ("HTTP/1.1 200 "): h2load then never
         reads its status code and counts every complete response as failed. nginx passes
         that status line on (2 bytes shorter than the others' head). Its responses were
-        checked (200, the same body) before measuring; for it, completed is succeeded."""
-        if target.server == "hypercorn":
-            return result.succeeded + result.failed
-        return result.succeeded
+        checked (200, the same body) before measuring; for it, a failed request is one whose
+        status h2load did read as 4xx or 5xx (nginx's own 502, say), and every other
+        completed one succeeded."""
+        if target.server != "hypercorn":
+            return result.succeeded
+        codes = STATUS_CODES.search(text)
+        errors = int(codes[1]) + int(codes[2]) if codes else result.failed
+        return result.succeeded + result.failed - errors
 
     def size_runs(self):
         """One short warm-up run per row (50 requests per connection, past the cold start),

@@ -393,7 +393,7 @@ class HttpSuite(Suite):
         result, ticks, text = self.load(target, parsing.parse_h2load, seconds=60 + requests // 1000,
                                         command=["h2load", "--h1", *via, "-n", str(requests),
                                                  "-c", str(self.connections), target.url])
-        succeeded = self.succeeded(target, result)
+        succeeded = self.succeeded(target, result, text)
         if succeeded == 0:
             raise BenchError(f"no request to {target.key} succeeded\n{text}")
         if succeeded != result.total:
@@ -402,8 +402,9 @@ class HttpSuite(Suite):
                               f"{result.timed_out} timed out); CPU per request counts only those")
         return Run("h2load", target, succeeded, result.seconds, result.req_per_s, ticks, self.hz)
 
-    def succeeded(self, target, result):
-        """The requests of an h2load run that got their response."""
+    def succeeded(self, target, result, text):
+        """The requests of an h2load run (its result, read from its output text) that got
+        their response."""
         return result.succeeded
 
     def load(self, target, parse, seconds, command):

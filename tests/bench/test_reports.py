@@ -3,9 +3,9 @@ data/ipc_bench_quick.csv)."""
 import tempfile
 import unittest
 
-from benchdata import rows
+from benchdata import read, rows
 
-from benchlib import apps_report, http_report, raw_report
+from benchlib import apps_report, http_report, parsing, raw_report
 from benchlib.apps_suite import AppsSuite
 from benchlib.http_suite import HttpSuite
 from benchlib.suite import Settings
@@ -178,6 +178,19 @@ class AppsTargets(unittest.TestCase):
             for transport in ("uds", "tcp"):
                 self.assertIn(f"listen 127.0.0.1:{self.suite.target(f'{route}_hypercorn/{transport}').port};", text)
         self.assertEqual(text.count("proxy-keepalive.conf;"), 2)
+
+    def test_hypercorn_responses_count_as_served_unless_h2load_read_an_error_status(self):
+        # h2load against hypercorn: 64 done, "0 succeeded, 64 failed", no status code read
+        text = read("h2load_hypercorn.txt")
+        result = parsing.parse_h2load(text)
+        self.assertEqual((result.succeeded, result.failed), (0, 64))
+        self.assertEqual(self.suite.succeeded(self.suite.target("hypercorn/uds"), result, text), 64)
+        self.assertEqual(self.suite.succeeded(self.suite.target("nginx_hypercorn/tcp"), result, text), 64)
+        self.assertEqual(self.suite.succeeded(self.suite.target("uvicorn/uds"), result, text), 0)
+        # 200 answers of 404, read as such: none served
+        text = read("h2load_404.txt")
+        result = parsing.parse_h2load(text)
+        self.assertEqual(self.suite.succeeded(self.suite.target("hypercorn/uds"), result, text), 0)
 
     def test_hypercorn_and_asyncio_listen_on_both_transports_in_one_process(self):
         for instance in ("hypercorn", "asyncio"):
