@@ -50,6 +50,9 @@ def start(program: str, address: str, command: list[str]) -> Server:
 
 @pytest.fixture(scope="module")
 def servers():
+    for module, package in (("hypercorn", "python3-hypercorn"), ("uvicorn", "python3-uvicorn"),
+                            ("gunicorn", "gunicorn")):
+        pytest.importorskip(module, reason=f"needs {package}: ./scripts/setup installs it")
     directory = tempfile.mkdtemp(prefix="course-", dir="/tmp")
     started: list[StartedProcess] = []
     try:
