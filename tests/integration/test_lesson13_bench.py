@@ -106,7 +106,7 @@ def test_hypercorn_answers_keepalive_requests_over_tcp_a_delayed_ack_late(server
 
 def test_hypercorn_over_tcp_sends_the_head_at_once_and_holds_the_body_back(servers):
     # The second request on a connection: the head goes out at once (nothing is unacknowledged
-    # yet), the body only once the client has ACKed the head, which it delays.
+    # yet), the body only once the client has ACKed the head, which it now delays.
     server, address = servers["hypercorn tcp"]
     with connect(server, address) as connection:
         connection.send(http_request("GET", "/"))
@@ -125,8 +125,9 @@ def test_hypercorn_over_tcp_sends_the_head_at_once_and_holds_the_body_back(serve
 
 
 def test_hypercorn_answers_the_first_request_on_a_tcp_connection_at_once(servers):
-    # No ACK is owed yet when the first response goes out: Nagle lets its second send through.
-    # Each new connection starts so (nginx without upstream keep-alive opens one per request).
+    # Early in a connection Linux acknowledges at once, so Nagle does not hold the body for
+    # long. Each new connection starts so (nginx without upstream keep-alive opens one per
+    # request).
     first = min(request_seconds(*servers["hypercorn tcp"])[0] for _ in range(3))
     assert first < DELAYED_ACK, f"the first request on a new connection took {first} s"
 
