@@ -22,7 +22,7 @@ chapter_13_as_other() {
 chapter_13() {
     need nginx nginx-light
     need curl curl
-    local port app=(/usr/bin/python3 -m uvicorn --app-dir "$root/scripts/bench-apps" asgi_app:app
+    local port nginx_user group app=(/usr/bin/python3 -m uvicorn --app-dir "$root/scripts/bench-apps" asgi_app:app
                     --lifespan off --no-access-log)
     port=$(free_port)
     nginx_user_and_group  # as root also lets other users pass through $work (0711)
