@@ -11,6 +11,9 @@ uvicorn, on the same app over TCP, answers at once. And hypercorn's status line 
 reason phrase, which is why h2load counts its responses as failed (scripts/benchlib's apps
 suite counts them as served).
 
+An ASGI app that never awaits receive() loses keep-alive under hypercorn: it closes the
+connection after the response (the bench's app reads the request for that reason).
+
 gunicorn's sync worker (its default) closes the connection after every response, keep-alive
 asked for or not: nginx's upstream keep-alive cannot help it, which is why its rows in the
 table are the same with and without.
@@ -67,13 +70,25 @@ def servers():
                          "--loop", "asyncio", "--http", "h11", "--lifespan", "off",
                          "--no-access-log", "--host", "127.0.0.1", "--port", str(uvicorn_port)])
         started.append(uvicorn)
+        # The bench's app without its `await receive()`: an app that never reads the request.
+        with open(os.path.join(APP_DIR, "asgi_app.py")) as source:
+            unread = source.read().replace("    await receive()\n", "")
+        assert "receive()" not in unread.split("async def app", 1)[1]
+        with open(os.path.join(directory, "unread_app.py"), "w") as file:
+            file.write(unread)
+        unread_path = os.path.join(directory, "u.sock")
+        unread = start("hypercorn", f"unix:{unread_path}",
+                       [sys.executable, "-m", "hypercorn", "--worker-class", "asyncio",
+                        "--bind", f"unix:{unread_path}", os.path.join(directory, "unread_app") + ":app"])
+        started.append(unread)
         gunicorn_path = os.path.join(directory, "g.sock")
         gunicorn = start("gunicorn", f"unix:{gunicorn_path}",
                          [sys.executable, "-m", "gunicorn", "--chdir", APP_DIR, "--worker-class", "sync",
                           "--workers", "1", "--bind", f"unix:{gunicorn_path}", "wsgi_app:app"])
         started.append(gunicorn)
         yield {"hypercorn unix": (hypercorn, None), "hypercorn tcp": (hypercorn, f"127.0.0.1:{port}"),
-               "uvicorn tcp": (uvicorn, None), "gunicorn unix": (gunicorn, None)}
+               "uvicorn tcp": (uvicorn, None), "gunicorn unix": (gunicorn, None),
+               "hypercorn unread": (unread, None)}
     finally:
         problems = [problem for server in started for problem in server.finish()]
         remove_tree(directory)
@@ -169,3 +184,21 @@ def test_gunicorn_sync_worker_closes_the_connection_after_each_response(servers)
         assert (response.status, response.body) == (200, BODY)
         assert (response.header("Connection") or "").lower() == "close", response.head
         assert connection.closed_by_server(), "gunicorn kept the connection open"
+
+
+def test_hypercorn_closes_the_connection_when_the_app_never_reads_the_request(servers):
+    # Why scripts/bench-apps/asgi_app.py awaits receive(): without it, no keep-alive.
+    server, address = servers["hypercorn unread"]
+    with connect(server, address) as connection:
+        connection.send(http_request("GET", "/"))
+        response = connection.read_response()
+        assert (response.status, response.body) == (200, BODY)
+        assert connection.closed_by_server(), "hypercorn kept the connection open"
+
+
+def test_hypercorn_keeps_the_connection_when_the_app_reads_the_request(servers):
+    server, address = servers["hypercorn unix"]
+    with connect(server, address) as connection:
+        connection.send(http_request("GET", "/"))
+        connection.read_response()
+        assert not connection.closed_by_server(timeout=0.5), "hypercorn closed the connection"
