@@ -2,12 +2,11 @@
 showed about hypercorn, checked on its own, fast and without a load generator.
 
 In `scripts/bench apps`, hypercorn 0.13 served about six times fewer requests per second
-over TCP than over its Unix socket, while every other server was within 2x. The cause is
+over TCP than over its Unix socket, while the others served within 2x directly. The cause is
 TCP's, not hypercorn's Python: it writes a response's head and body in two sends on a
 connection without TCP_NODELAY, so Nagle's algorithm holds the body until the client's
 delayed ACK (about 40 ms on Linux; chapter 03's nagle_demo): the head arrives at once, the
-body later. A Unix socket has no Nagle.
-uvicorn, on the same app over TCP, answers at once. And hypercorn's status line has no
+body later. A Unix socket has no Nagle. uvicorn, on the same app over TCP, answers at once. And hypercorn's status line has no
 reason phrase, which is why h2load counts its responses as failed (scripts/benchlib's apps
 suite counts them as served).
 
@@ -18,8 +17,9 @@ gunicorn's sync worker (its default) closes the connection after every response,
 asked for or not: nginx's upstream keep-alive cannot help it, which is why its rows in the
 table are the same with and without.
 
-One hypercorn (Unix socket and TCP port), one uvicorn (TCP) and one gunicorn (Unix socket)
-are shared by the module's tests: they only send GET /.
+One hypercorn (Unix socket and TCP port), one hypercorn whose app never reads the request,
+one uvicorn (TCP) and one gunicorn (Unix socket) are shared by the module's tests: they only
+send GET /.
 """
 from __future__ import annotations
 
@@ -31,13 +31,13 @@ import time
 
 import pytest
 
-from course_support.http import HttpConnection, connect, http_request
+from course_support.http import connect, http_request
 from course_support.processes import Server, StartedProcess, remove_tree
 from course_support.sockets import free_port
 
 SCRIPTS = os.path.join(os.path.dirname(__file__), "..", "..", "scripts")
 APP_DIR = os.path.realpath(os.path.join(SCRIPTS, "bench-apps"))  # the app scripts/bench measures
-KEEPALIVE_REQUESTS = 6        # on one connection; the first is not timed (no ACK owed yet)
+KEEPALIVE_REQUESTS = 6        # on one connection; the first is not held back, nor timed
 DELAYED_ACK = 0.030           # seconds: below Linux's 40 ms minimum delayed ACK, far above a
                               # request to a local Python server (well under 5 ms here)
 BODY = b'{"msg":"hey yourself","from":"http_min"}'
