@@ -1,0 +1,186 @@
+"""Chapter 13, your app on a Unix socket: who the app thinks the client is.
+
+Over a Unix socket the peer has no IP address. Each server reports something else as the
+client, and believes (or ignores) X-Forwarded-For and X-Forwarded-Proto its own way:
+measured here, directly and through nginx, with a client that forges the headers. The fix,
+nginx/snippets/proxy-headers-app.conf, is checked against both forgeries: the client's
+address (uvicorn --forwarded-allow-ips='*') and the scheme (gunicorn).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from typing import Optional
+
+import hypercorn.middleware
+import pytest
+
+from course_support.app_workers import (aiohttp_command, gunicorn_command, hypercorn_command,
+                                        start_app, uvicorn_command, whoami_at)
+from course_support.nginx import INSTALLED_SNIPPETS
+
+FORGED_FOR = ("X-Forwarded-For", "6.6.6.6")
+FORGED_PROTO = ("X-Forwarded-Proto", "https")
+# gunicorn 20.1's secure_scheme_headers: each of these alone makes a request https.
+FORGED_SCHEMES = [FORGED_PROTO, ("X-Forwarded-Ssl", "on"), ("X-Forwarded-Protocol", "ssl")]
+
+# A minimal nginx.conf: port 80 (the test moves it) in front of one app on a Unix socket,
+# with the forwarded-header snippet named by the test.
+APP_BEHIND_NGINX = """\
+user www-data;
+pid /run/nginx.pid;
+error_log /var/log/nginx/error.log;
+events {
+    worker_connections 64;
+}
+http {
+    access_log /var/log/nginx/access.log;
+    upstream app {
+        server unix:/run/http_min/app.sock;
+    }
+    server {
+        listen 80;
+        location / {
+            proxy_pass http://app;
+            SNIPPET
+        }
+    }
+}
+"""
+
+COMMANDS = {
+    "uvicorn": lambda path: uvicorn_command("--uds", path),
+    "uvicorn --forwarded-allow-ips='*'": lambda path: uvicorn_command(
+        "--uds", path, "--forwarded-allow-ips", "*"),
+    "gunicorn": lambda path: gunicorn_command("--bind", f"unix:{path}"),
+    "hypercorn": lambda path: hypercorn_command("--bind", f"unix:{path}"),
+    "aiohttp": aiohttp_command,
+}
+# Servers that leave their socket file behind on SIGTERM (measured by the chapter's
+# cleanup tests): the test removes it.
+LEAVES_THE_FILE = {"hypercorn", "aiohttp"}
+
+
+def start(start_server, short_dir: str, name: str) -> str:
+    """The app under server `name` on short_dir/app.sock; returns the path."""
+    path = os.path.join(short_dir, "app.sock")
+    start_app(start_server, name.split()[0], COMMANDS[name](path), path,
+              owns_socket_file=name not in LEAVES_THE_FILE)
+    return path
+
+
+def behind_nginx(start_server, nginx, short_dir: str, name: str, snippet: Optional[str]):
+    """The app under server `name`, behind nginx with the header snippet `snippet` included
+    in its location (None: no proxy_set_header at all, nginx's defaults)."""
+    start(start_server, short_dir, name)
+    include = f"include {INSTALLED_SNIPPETS}{snippet};" if snippet else ""
+    return nginx.start(APP_BEHIND_NGINX.replace("SNIPPET", include), sockets=short_dir,
+                       what=f"the app behind nginx with {snippet}")
+
+
+def get_through(proxy, headers=()):
+    return proxy.get("/whoami", headers=list(headers))
+
+
+def whoami_through(proxy, headers=()) -> dict:
+    response = get_through(proxy, headers)
+    assert response.status == 200, response
+    return response.json()
+
+
+# What each server tells the app about a client on its Unix socket that sends
+# X-Forwarded-For: 6.6.6.6 and X-Forwarded-Proto: https: (client, scheme).
+BELIEVED_FROM_A_UNIX_PEER = {
+    "uvicorn": (None, "http"),  # no client at all, headers ignored
+    "uvicorn --forwarded-allow-ips='*'": (["6.6.6.6", 0], "https"),  # both believed
+    "gunicorn": ("", "https"),  # REMOTE_ADDR empty, the scheme believed
+    "hypercorn": (None, "http"),  # no proxy-header support at all
+    "aiohttp": ("", "http"),  # request.remote empty, headers ignored
+}
+
+
+@pytest.mark.parametrize("name", BELIEVED_FROM_A_UNIX_PEER)
+def test_what_each_server_believes_from_a_unix_peer(start_server, short_dir, name):
+    path = start(start_server, short_dir, name)
+    plain = whoami_at(path)
+    forged = whoami_at(path, [FORGED_FOR, FORGED_PROTO])
+    assert forged["x_forwarded_for"] == "6.6.6.6"  # the app receives the header either way
+    assert (forged["client"], forged["scheme"]) == BELIEVED_FROM_A_UNIX_PEER[name], forged
+    unbelieved = BELIEVED_FROM_A_UNIX_PEER["uvicorn" if name.startswith("uvicorn") else name]
+    assert (plain["client"], plain["scheme"]) == (unbelieved[0], "http"), plain
+
+
+def test_hypercorn_0_13_has_no_proxy_headers_middleware():
+    # Newer hypercorn versions add hypercorn.middleware.ProxyFixMiddleware; 0.13 (Debian 12)
+    # has none, and no option: the app must read the headers itself.
+    assert importlib.metadata.version("hypercorn").startswith("0.13.")
+    assert not hasattr(hypercorn.middleware, "ProxyFixMiddleware")
+
+
+# --------------------------------------------------------------------------------------
+# uvicorn behind nginx: the client's address
+
+
+def test_uvicorn_behind_nginx_sees_the_client_and_cannot_be_spoofed(start_server, nginx,
+                                                                    short_dir):
+    proxy = behind_nginx(start_server, nginx, short_dir, "uvicorn --forwarded-allow-ips='*'",
+                         "proxy-headers-app.conf")
+    assert whoami_through(proxy)["client"] == ["127.0.0.1", 0]
+    forged = whoami_through(proxy, [FORGED_FOR, FORGED_PROTO])
+    assert (forged["client"], forged["scheme"]) == (["127.0.0.1", 0], "http"), forged
+    assert forged["x_forwarded_for"] == "127.0.0.1"  # nginx overwrote the client's value
+
+
+def test_with_proxy_add_x_forwarded_for_a_client_spoofs_its_address_to_uvicorn(
+        start_server, nginx, short_dir):
+    # Chapter 10's proxy-headers.conf appends: "6.6.6.6, 127.0.0.1". http_min takes the last
+    # entry; uvicorn with '*' takes the first, the one the client wrote.
+    proxy = behind_nginx(start_server, nginx, short_dir, "uvicorn --forwarded-allow-ips='*'",
+                         "proxy-headers.conf")
+    forged = whoami_through(proxy, [FORGED_FOR])
+    assert forged["x_forwarded_for"] == "6.6.6.6, 127.0.0.1", forged
+    assert forged["client"] == ["6.6.6.6", 0], forged
+
+
+def test_uvicorn_without_forwarded_allow_ips_ignores_nginx_headers(start_server, nginx,
+                                                                  short_dir):
+    proxy = behind_nginx(start_server, nginx, short_dir, "uvicorn", "proxy-headers-app.conf")
+    answer = whoami_through(proxy)
+    assert answer["x_forwarded_for"] == "127.0.0.1"
+    assert answer["client"] is None, answer
+
+
+# --------------------------------------------------------------------------------------
+# gunicorn behind nginx: the scheme
+
+
+def test_gunicorn_believes_a_forged_scheme_from_behind_a_plain_proxy_pass(
+        start_server, nginx, short_dir):
+    # No proxy_set_header: nginx passes the client's headers on as they are, and gunicorn
+    # believes any of the three from its Unix peer.
+    proxy = behind_nginx(start_server, nginx, short_dir, "gunicorn", None)
+    assert whoami_through(proxy)["scheme"] == "http"
+    for forged in FORGED_SCHEMES:
+        assert whoami_through(proxy, [forged])["scheme"] == "https", forged
+
+
+def test_behind_proxy_headers_conf_a_forged_ssl_header_makes_gunicorn_answer_400(
+        start_server, nginx, short_dir):
+    # Chapter 10's snippet overwrites X-Forwarded-Proto with $scheme but passes the other two
+    # on: gunicorn then sees "http" and "on" and refuses the request. Not a spoof, but any
+    # client can make any request fail.
+    proxy = behind_nginx(start_server, nginx, short_dir, "gunicorn", "proxy-headers.conf")
+    assert whoami_through(proxy, [FORGED_PROTO])["scheme"] == "http"
+    for forged in FORGED_SCHEMES[1:]:
+        response = get_through(proxy, [forged])
+        assert response.status == 400, (forged, response)
+        assert b"Contradictory scheme headers" in response.body, response
+
+
+def test_behind_proxy_headers_app_conf_gunicorn_sees_the_real_scheme(start_server, nginx,
+                                                                     short_dir):
+    proxy = behind_nginx(start_server, nginx, short_dir, "gunicorn", "proxy-headers-app.conf")
+    for forged in FORGED_SCHEMES:
+        assert whoami_through(proxy, [forged])["scheme"] == "http", forged
+    assert whoami_through(proxy, FORGED_SCHEMES)["scheme"] == "http"
