@@ -26,7 +26,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -42,7 +41,8 @@ from course_support.programs import REPO_ROOT, program_path
 from course_support.sockets import connect_to, free_port
 from course_support.processes import Server, has_exited, proc_stat, processes, shorten
 from course_support.http import GREETING, HttpConnection, get, http_request, start_http_min
-from course_support.activation import as_descriptor_3, stop_and_keep_the_file
+from course_support.activation import (as_descriptor_3, bind_like_systemd, read_unit,
+                                       stop_and_keep_the_file, unit_setting, verify_units)
 
 APACHE_CONF = REPO_ROOT / "nginx" / "apache" / "http_min.conf"
 SOCKET_UNIT = REPO_ROOT / "nginx" / "systemd" / "http_min.socket"
@@ -296,32 +296,6 @@ def test_apache_proxies_to_http_min_over_its_unix_socket(nothing_left_running, s
 # systemd
 
 
-def read_unit(path: Path) -> dict[str, dict[str, list[str]]]:
-    """A systemd unit file as {section: {key: [values]}} (a key may be given several times).
-    Enough for these two files: no line continuations, no drop-ins."""
-    sections: dict[str, dict[str, list[str]]] = {}
-    current: Optional[dict[str, list[str]]] = None
-    for number, raw in enumerate(path.read_text().splitlines(), 1):
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        where = f"{path}:{number}"
-        assert not line.endswith("\\"), f"{where}: this test does not read continuation lines"
-        if line.startswith("[") and line.endswith("]"):
-            current = sections.setdefault(line[1:-1], {})
-            continue
-        key, equals, value = line.partition("=")
-        assert equals and current is not None, f"{where}: not KEY=VALUE in a section: {raw}"
-        current.setdefault(key.strip(), []).append(value.strip())
-    return sections
-
-
-def unit_setting(unit: dict, section: str, key: str) -> Optional[str]:
-    """The value that counts (the last one), or None if the key is not set."""
-    values = unit.get(section, {}).get(key)
-    return values[-1] if values else None
-
-
 def test_systemd_analyze_verify_accepts_the_units(short_dir, require_tool):
     # The units as they are, but for ExecStart's binary (verify checks that it exists and is
     # executable): no unknown key, no bad value, Requires= resolves. verify only warns about
@@ -332,20 +306,7 @@ def test_systemd_analyze_verify_accepts_the_units(short_dir, require_tool):
     shutil.copyfile(SOCKET_UNIT, socket_unit)
     write_file(service_unit, rewritten(SERVICE_UNIT, {
         f"ExecStart={INSTALLED_BINARY} ": f"ExecStart={program_path('http_min')} "}))
-    command = [analyze, "verify", "--man=no", socket_unit, service_unit]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                                stdin=subprocess.DEVNULL, cwd=short_dir,
-                                env={**os.environ, "SYSTEMD_COLORS": "0"})
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{' '.join(command)} did not finish within {RUN_TIMEOUT} s", pytrace=False)
-    output = result.stdout + result.stderr
-    about_the_units = [line for line in output.splitlines() if "http_min" in line]
-    if result.returncode != 0 and not about_the_units:
-        pytest.skip(f"systemd-analyze verify does not work here ({' '.join(command)}: exit "
-                    f"status {result.returncode}):\n{output}")
-    assert result.returncode == 0 and not about_the_units, (
-        f"{' '.join(command)}: exit status {result.returncode}\n{output}")
+    verify_units(analyze, [socket_unit, service_unit], short_dir)
 
 
 # Run inside the private mount namespace: what connect() says about the path in argv[1].
@@ -386,25 +347,6 @@ def test_a_service_with_private_tmp_cannot_see_a_socket_under_tmp(start_server, 
                     f"{result.returncode}): {result.stderr.strip()}")
     assert said == "ENOENT", f"inside a private /tmp, connect({server.path}) gave {said}"
     assert get(server, "/healthz").body == b"ok"  # while, outside, it serves
-
-
-def bind_like_systemd(path: str, mode: int, gid: int) -> socket.socket:
-    """A listening Unix socket at `path` as systemd makes one for ListenStream=: the mode
-    comes from the umask at bind() (no moment with wider permissions), then the group, then
-    listen()."""
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        old_umask = os.umask(0o777 & ~mode)
-        try:
-            listener.bind(path)
-        finally:
-            os.umask(old_umask)
-        os.chown(path, -1, gid)
-        listener.listen(socket.SOMAXCONN)
-    except BaseException:
-        listener.close()
-        raise
-    return listener
 
 
 @pytest.mark.parametrize("handover", ["sd_listen_fds", "systemd-socket-activate"])

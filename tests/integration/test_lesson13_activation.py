@@ -1,0 +1,172 @@
+"""Chapter 13, your app on a Unix socket: socket activation. Someone else (systemd, or
+systemd-socket-activate for a try at the terminal) binds the socket and starts the app
+server with it as descriptor 3:
+
+- gunicorn finds it through LISTEN_FDS and LISTEN_PID (no --bind; --bind fd://3 fails),
+  uvicorn takes --fd 3, hypercorn --bind fd://3;
+- the socket outlives the app: a connection made while the app is down waits in the queue
+  and is answered once the app is back;
+- nginx/systemd/app.socket and app.service pass systemd-analyze verify, and the service's
+  ExecStart serves a socket made as the socket unit describes (mode 0660, group www-data).
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import shlex
+import shutil
+import stat
+
+import pytest
+
+from course_support.activation import (as_descriptor_3, bind_like_systemd, read_unit,
+                                       unit_setting, verify_units)
+from course_support.app_workers import (MODULE, app_environment,
+                                        gunicorn_command, hypercorn_command, pid_at,
+                                        start_app, uvicorn_command)
+from course_support.http import HttpConnection, http_request
+from course_support.processes import Server, children_of
+from course_support.programs import REPO_ROOT
+from course_support.sockets import connect_to
+
+SOCKET_UNIT = REPO_ROOT / "nginx" / "systemd" / "app.socket"
+SERVICE_UNIT = REPO_ROOT / "nginx" / "systemd" / "app.service"
+PROXY_GROUP = "www-data"
+
+# Each server's command line for a socket it inherits as descriptor 3.
+INHERITING = {
+    "gunicorn": gunicorn_command(),  # LISTEN_FDS/LISTEN_PID
+    "uvicorn": uvicorn_command("--fd", "3"),
+    "hypercorn": hypercorn_command("--bind", "fd://3"),
+}
+
+
+def serving_pids(server: Server) -> set[int]:
+    """The processes that may answer: the one started (LISTEN_PID) and its children
+    (gunicorn's workers)."""
+    return {server.process.pid} | children_of(server.process.pid)
+
+
+def stop_and_keep_the_file(server: Server, path: str) -> None:
+    """SIGTERM: exit 0, and the socket file, which the server did not create, is still
+    there; the test removes it."""
+    assert server.stop() == 0, server.describe()
+    assert stat.S_ISSOCK(os.lstat(path).st_mode), f"{server.program} removed {path}"
+    os.unlink(path)
+
+
+# --------------------------------------------------------------------------------------
+# systemd-socket-activate: the socket first, the server at the first connection
+
+
+@pytest.fixture
+def socket_activate(require_tool) -> str:
+    return require_tool("systemd-socket-activate")
+
+
+@pytest.mark.parametrize("name", INHERITING)
+def test_systemd_socket_activate_starts_each_server_on_its_socket(start_server, short_dir,
+                                                                 socket_activate, name):
+    path = os.path.join(short_dir, "app.sock")
+    # -l PATH: it binds and listens, waits for the first connection, then execs the server
+    # (the same pid) with the socket as descriptor 3, LISTEN_FDS=1 and LISTEN_PID, and no
+    # other environment variable than those -E names (PYTHONPATH finds the test's app).
+    server = start_app(start_server, name, [socket_activate, "-l", path, "-E", "PYTHONPATH",
+                                            *INHERITING[name]], path, owns_socket_file=False)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, oct(os.stat(path).st_mode)
+    assert pid_at(path) in serving_pids(server)
+    stop_and_keep_the_file(server, path)
+
+
+def test_gunicorn_with_bind_fd_3_fails_under_systemd_socket_activate(short_dir,
+                                                                     socket_activate):
+    path = os.path.join(short_dir, "app.sock")
+    command = [socket_activate, "-l", path, "-E", "PYTHONPATH",
+               *gunicorn_command("--bind", "fd://3")]
+    launcher = Server("gunicorn", f"unix:{path}", command, owns_socket_file=False,
+                      cwd=short_dir, env=app_environment())
+    try:
+        launcher.wait_until_accepting()  # the launcher's socket; the probe starts gunicorn
+        assert launcher.process.wait(timeout=10) != 0, launcher.describe()
+        assert "Bad file descriptor" in launcher.output(), launcher.describe()
+    finally:
+        launcher.kill()
+        os.unlink(path)
+
+
+# --------------------------------------------------------------------------------------
+# The socket outlives the app
+
+
+@pytest.mark.parametrize("name", INHERITING)
+def test_a_connection_made_while_the_app_is_down_is_answered_after_its_restart(
+        start_server, short_dir, name):
+    # The test holds the listening socket, as systemd does, and starts the server on it
+    # twice, as Restart=on-failure would.
+    path = os.path.join(short_dir, "app.sock")
+    with bind_like_systemd(path, 0o660, os.getegid()) as listener:
+        def start():
+            return start_app(start_server, name,
+                             [*as_descriptor_3(listener, "self"), *INHERITING[name]], path,
+                             owns_socket_file=False, pass_fds=[listener.fileno()])
+
+        first = start()
+        assert pid_at(path) in serving_pids(first)
+        first_pids = serving_pids(first)  # now that gunicorn's workers answer
+        assert first.stop() == 0, first.describe()
+        assert stat.S_ISSOCK(os.lstat(path).st_mode), f"{name} removed the socket file"
+
+        with HttpConnection(connect_to(f"unix:{path}")) as waiting:  # nobody accepts yet
+            waiting.send(http_request("GET", "/pid"))
+            second = start()
+            answer = waiting.read_response()
+        assert answer.status == 200, answer
+        assert int(answer.body) in serving_pids(second) and int(answer.body) not in first_pids
+    stop_and_keep_the_file(second, path)
+
+
+# --------------------------------------------------------------------------------------
+# The systemd units to copy
+
+
+def test_systemd_analyze_verify_accepts_the_app_units(short_dir, require_tool):
+    analyze = require_tool("systemd-analyze")
+    units = [shutil.copy(unit, short_dir) for unit in (SOCKET_UNIT, SERVICE_UNIT)]
+    verify_units(analyze, units, short_dir)
+
+
+def test_the_app_service_serves_the_socket_the_app_socket_unit_describes(start_server,
+                                                                         short_dir):
+    socket_unit, service_unit = read_unit(SOCKET_UNIT), read_unit(SERVICE_UNIT)
+    assert (unit_setting(socket_unit, "Socket", "Accept") or "no") == "no"
+    assert "app.socket" in " ".join(service_unit["Unit"].get("Requires", []))
+    mode = int(unit_setting(socket_unit, "Socket", "SocketMode") or "0666", 8)
+    group = unit_setting(socket_unit, "Socket", "SocketGroup")
+    assert (mode, group) == (0o660, PROXY_GROUP)
+    try:
+        gid = grp.getgrnam(group).gr_gid if os.geteuid() == 0 else os.getegid()
+    except KeyError:  # no such group here: only the mode is exercised
+        gid = os.getegid()
+    exec_start = shlex.split(unit_setting(service_unit, "Service", "ExecStart") or "")
+    assert exec_start[:3] == ["/usr/bin/python3", "-m", "gunicorn"], exec_start
+    assert "--bind" not in exec_start and "-b" not in exec_start, (
+        "gunicorn takes the socket from LISTEN_FDS; --bind fd://3 as well makes it fail")
+    assert exec_start[-1] == "app:app"
+    command = [*gunicorn_command(*exec_start[3:-1])[:-1], f"{MODULE}:wsgi_app"]
+
+    path = os.path.join(short_dir, os.path.basename(unit_setting(socket_unit, "Socket",
+                                                                 "ListenStream")))
+    with bind_like_systemd(path, mode, gid) as listener:
+        with HttpConnection(connect_to(f"unix:{path}")) as early:  # before the app runs
+            early.send(http_request("GET", "/pid"))
+            server = start_app(start_server, "gunicorn",
+                               [*as_descriptor_3(listener, "self"), *command], path,
+                               owns_socket_file=False, pass_fds=[listener.fileno()])
+            answer = early.read_response()
+    assert answer.status == 200 and int(answer.body) in children_of(server.process.pid)
+    workers = {pid_at(path) for _ in range(4)} | children_of(server.process.pid)
+    assert len(children_of(server.process.pid)) == 2, workers  # --workers 2
+    info = os.stat(path)
+    assert stat.S_IMODE(info.st_mode) == mode and info.st_gid == gid, oct(info.st_mode)
+    stop_and_keep_the_file(server, path)
