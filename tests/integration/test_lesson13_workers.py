@@ -15,18 +15,18 @@ import concurrent.futures
 import os
 import pwd
 import signal
-import threading
 import time
-from pathlib import Path
 from typing import Optional
 
 import pytest
 import uvicorn
 
-from course_support.app_workers import (MODULE, PYTHON, SUPPORT_DIR, app_request,
-                                        gunicorn_command, pid_at, start_app, uvicorn_command)
+from course_support.app_workers import (MODULE, PYTHON, SUPPORT_DIR, gunicorn_command,
+                                        pid_at, start_app, uvicorn_command)
 from course_support.http import HttpConnection, http_request
-from course_support.nginx import SNIPPETS
+from course_support.managers import (SUPERVISORD_CONFIG, LoggingServer, processes_mentioning,
+                                     rewritten, supervisord_program, write_file)
+from course_support.nginx import INSTALLED_SNIPPETS
 from course_support.polling import poll_until, wait_until
 from course_support.processes import Server, children_of, has_exited, proc_stat
 from course_support.programs import REPO_ROOT
@@ -34,7 +34,6 @@ from course_support.sockets import connect_to
 from course_support.timeouts import READY_TIMEOUT, STOP_TIMEOUT
 
 SUPERVISOR_CONF = REPO_ROOT / "nginx" / "supervisor" / "app-pool.conf"
-POOL_SNIPPET = SNIPPETS / "upstream-app-pool.conf"
 FIXED_IN = (0, 15, 0)  # uvicorn pull request 1009: --workers with --uds binds the socket
 NO_REPLACEMENT_WINDOW = 2.0  # gunicorn replaces a worker in about 0.1 s
 HANG_WINDOW = 1.5  # how long a request with no worker left is watched for an answer
@@ -136,3 +135,119 @@ def test_gunicorn_master_replaces_a_killed_worker(start_server, short_dir):
     (newcomer,) = workers - pids
     assert wait_for_pids(path, 2, "the new worker answering") >= {newcomer}
     assert replaced_after < NO_REPLACEMENT_WINDOW, replaced_after
+
+
+# --------------------------------------------------------------------------------------
+# supervisord's numbered processes behind nginx's pool
+
+# nginx in front of the pool: port 80 (the test moves it), the snippets as a reader would
+# include them.
+POOL_BEHIND_NGINX = f"""\
+user www-data;
+pid /run/nginx.pid;
+error_log /var/log/nginx/error.log;
+events {{
+    worker_connections 256;
+}}
+http {{
+    access_log /var/log/nginx/access.log;
+    include {INSTALLED_SNIPPETS}upstream-app-pool.conf;
+    server {{
+        listen 80;
+        location / {{
+            proxy_pass http://app_pool;
+            include {INSTALLED_SNIPPETS}proxy-retry.conf;
+            include {INSTALLED_SNIPPETS}proxy-keepalive.conf;
+            include {INSTALLED_SNIPPETS}proxy-headers-app.conf;
+        }}
+    }}
+}}
+"""
+LOAD_REQUESTS = 300
+LOAD_THREADS = 4
+
+
+def start_pool(start_server, short_dir: str) -> tuple[LoggingServer, list[str]]:
+    """supervisord running nginx/supervisor/app-pool.conf, its paths moved into short_dir,
+    as the current user; returns it and the three socket paths once all three answer."""
+    supervisord = supervisord_program()
+    run_dir, log_dir = os.path.join(short_dir, "run"), os.path.join(short_dir, "log")
+    os.mkdir(run_dir, 0o750)
+    os.mkdir(log_dir, 0o755)
+    program = rewritten(SUPERVISOR_CONF, {
+        "command=/usr/bin/python3 ": f"command={PYTHON} ",
+        " /run/app/": f" {run_dir}/",
+        " app:app\n": f" {MODULE}:asgi_app\n",
+        "\ndirectory=/srv/app\n": f"\ndirectory={SUPPORT_DIR}\n",
+        "\nuser=app\n": f"\nuser={pwd.getpwuid(os.getuid()).pw_name}\n",
+        "stdout_logfile=/var/log/supervisor/": f"stdout_logfile={log_dir}/"})
+    include = write_file(os.path.join(short_dir, "app-pool.conf"), program)
+    config = write_file(os.path.join(short_dir, "supervisord.conf"),
+                        SUPERVISORD_CONFIG.format(dir=short_dir, include=include))
+    sockets = [os.path.join(run_dir, f"app-{number}.sock") for number in (1, 2, 3)]
+    manager = start_server.keep(LoggingServer("supervisord", f"unix:{sockets[0]}",
+                                              [supervisord, "-n", "-c", config], short_dir,
+                                              os.path.join(short_dir, "supervisord.log")))
+    # A process that dies within startsecs is a failed start: wait until all are RUNNING.
+    for number in (1, 2, 3):
+        manager.wait_for_output(rf"success: app_{number} entered RUNNING state")
+    # RUNNING only means alive for startsecs: uvicorn may still be importing.
+    if not poll_until(lambda: all(pid_or_none(path) for path in sockets), READY_TIMEOUT):
+        pytest.fail(f"the three sockets did not all answer.\n{manager.describe()}\n"
+                    + "".join(f"--- {name} ---\n{open(os.path.join(log_dir, name)).read()}"
+                              for name in sorted(os.listdir(log_dir))), pytrace=False)
+    return manager, sockets
+
+
+def pid_or_none(path: str) -> Optional[int]:
+    try:
+        return pid_at(path, timeout=2.0)
+    except (OSError, AssertionError):
+        return None
+
+
+def test_killing_a_pool_process_under_load_loses_no_get_and_supervisord_restarts_it(
+        nothing_left_running, start_server, nginx, short_dir):
+    manager, sockets = start_pool(start_server, short_dir)
+    pids = [pid_at(path) for path in sockets]
+    assert len(set(pids)) == 3 and all(
+        proc_stat(pid)["ppid"] == manager.process.pid for pid in pids), pids
+    run_dir = os.path.dirname(sockets[0])
+    proxy = nginx.start(POOL_BEHIND_NGINX, sockets=run_dir, what="the app pool behind nginx")
+
+    statuses: list[int] = []
+    answered_by: set[int] = set()
+    victim = pids[1]
+
+    def one_get(number: int) -> int:
+        if number == LOAD_REQUESTS // 4:  # a quarter of the way: a crash, mid-load
+            os.kill(victim, signal.SIGKILL)
+        response = proxy.get("/pid")
+        if response.status == 200:
+            answered_by.add(int(response.body))
+        return response.status
+
+    with concurrent.futures.ThreadPoolExecutor(LOAD_THREADS) as pool:
+        statuses = list(pool.map(one_get, range(LOAD_REQUESTS)))
+    assert statuses == [200] * LOAD_REQUESTS, (
+        f"{LOAD_REQUESTS - statuses.count(200)} of {LOAD_REQUESTS} GETs failed: "
+        f"{sorted(set(statuses))}\n{proxy.describe()}")
+    assert set(pids) <= answered_by | {victim} and len(answered_by) >= 3, answered_by
+    # nginx met the dead process (a failed connect(), or a connection reset mid-request),
+    # and passed those requests on.
+    assert f"upstream: \"http://unix:{sockets[1]}:/pid\"" in proxy.error_log(), (
+        proxy.describe())
+
+    # supervisord starts a new process, which takes the stale socket file's path back.
+    new_pid = poll_until(lambda: (pid := pid_or_none(sockets[1])) not in (None, victim) and pid,
+                         READY_TIMEOUT)
+    assert new_pid, f"supervisord did not restart the killed process.\n{manager.describe()}"
+    assert proc_stat(new_pid)["ppid"] == manager.process.pid
+
+    # SIGTERM to supervisord: it stops the three, each removes its socket file.
+    os.kill(manager.process.pid, signal.SIGTERM)
+    wait_until(lambda: has_exited(manager.process.pid), "supervisord exiting", STOP_TIMEOUT)
+    assert not processes_mentioning(run_dir + "/"), "app processes outlived supervisord"
+    assert manager.stop() == 0, manager.describe()
+    left = sorted(os.listdir(run_dir))
+    assert not left, f"files left in the run directory: {left}"
