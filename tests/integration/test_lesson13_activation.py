@@ -22,12 +22,13 @@ import pytest
 
 from course_support.activation import (as_descriptor_3, bind_like_systemd, read_unit,
                                        unit_setting, verify_units)
-from course_support.app_workers import (MODULE, app_environment,
-                                        gunicorn_command, hypercorn_command, pid_at,
-                                        start_app, uvicorn_command)
+from course_support.app_workers import (MODULE, app_environment, gunicorn_command,
+                                        hypercorn_command, pid_at, start_app,
+                                        uvicorn_command)
 from course_support.http import HttpConnection, http_request
 from course_support.processes import Server, children_of
 from course_support.programs import REPO_ROOT
+from course_support.polling import wait_until
 from course_support.sockets import connect_to
 
 SOCKET_UNIT = REPO_ROOT / "nginx" / "systemd" / "app.socket"
@@ -72,11 +73,22 @@ def test_systemd_socket_activate_starts_each_server_on_its_socket(start_server, 
     # -l PATH: it binds and listens, waits for the first connection, then execs the server
     # (the same pid) with the socket as descriptor 3, LISTEN_FDS=1 and LISTEN_PID, and no
     # other environment variable than those -E names (PYTHONPATH finds the test's app).
-    server = start_app(start_server, name, [socket_activate, "-l", path, "-E", "PYTHONPATH",
-                                            *INHERITING[name]], path, owns_socket_file=False)
+    command = [socket_activate, "-l", path, "-E", "PYTHONPATH", *INHERITING[name]]
+    server = start_server.keep(Server(name, f"unix:{path}", command, owns_socket_file=False,
+                                      cwd=short_dir, env=app_environment()))
+    wait_until(lambda: os.path.exists(path) or server.has_ended(), "the socket file")
+    assert not server.has_ended(), server.describe()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, oct(os.stat(path).st_mode)
+    # No connection yet: no server either, only systemd-socket-activate (comm is cut to 15).
+    assert command_name(server.process.pid) == "systemd-socket-", server.describe()
     assert pid_at(path) in serving_pids(server)
+    assert command_name(server.process.pid) == "python3", server.describe()
     stop_and_keep_the_file(server, path)
+
+
+def command_name(pid: int) -> str:
+    with open(f"/proc/{pid}/comm") as comm:
+        return comm.read().strip()
 
 
 def test_gunicorn_with_bind_fd_3_fails_under_systemd_socket_activate(short_dir,
