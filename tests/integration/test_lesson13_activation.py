@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import grp
 import os
+import re
 import shlex
 import shutil
 import stat
@@ -28,7 +29,6 @@ from course_support.app_workers import (MODULE, app_environment, gunicorn_comman
 from course_support.http import HttpConnection, http_request
 from course_support.processes import Server, children_of
 from course_support.programs import REPO_ROOT
-from course_support.polling import wait_until
 from course_support.sockets import connect_to
 
 SOCKET_UNIT = REPO_ROOT / "nginx" / "systemd" / "app.socket"
@@ -76,8 +76,8 @@ def test_systemd_socket_activate_starts_each_server_on_its_socket(start_server, 
     command = [socket_activate, "-l", path, "-E", "PYTHONPATH", *INHERITING[name]]
     server = start_server.keep(Server(name, f"unix:{path}", command, owns_socket_file=False,
                                       cwd=short_dir, env=app_environment()))
-    wait_until(lambda: os.path.exists(path) or server.has_ended(), "the socket file")
-    assert not server.has_ended(), server.describe()
+    # It prints this once it listens (the file exists from bind(), a moment earlier).
+    server.wait_for_output(rf"^Listening on {re.escape(path)} as 3\.$")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, oct(os.stat(path).st_mode)
     # No connection yet: no server either, only systemd-socket-activate (comm is cut to 15).
     assert command_name(server.process.pid) == "systemd-socket-", server.describe()
