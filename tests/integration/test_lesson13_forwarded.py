@@ -57,8 +57,8 @@ COMMANDS = {
     "hypercorn": lambda path: hypercorn_command("--bind", f"unix:{path}"),
     "aiohttp": aiohttp_command,
 }
-# Servers that leave their socket file behind on SIGTERM (measured by the chapter's
-# cleanup tests): the test removes it.
+# Servers that leave their socket file behind on SIGTERM (the chapter's section on exit
+# measures it): teardown does not expect it gone, and short_dir's removal takes it.
 LEAVES_THE_FILE = {"hypercorn", "aiohttp"}
 
 

@@ -35,7 +35,8 @@ from course_support.timeouts import READY_TIMEOUT, STOP_TIMEOUT
 
 SUPERVISOR_CONF = REPO_ROOT / "nginx" / "supervisor" / "app-pool.conf"
 FIXED_IN = (0, 15, 0)  # uvicorn pull request 1009: --workers with --uds binds the socket
-NO_REPLACEMENT_WINDOW = 2.0  # gunicorn replaces a worker in about 0.1 s
+# How long uvicorn is watched for a new worker; gunicorn must start one within it.
+NO_REPLACEMENT_WINDOW = 2.0
 HANG_WINDOW = 1.5  # how long a request with no worker left is watched for an answer
 
 
@@ -44,8 +45,8 @@ def version_tuple(text: str) -> tuple[int, ...]:
 
 
 def pids_answering(path: str, requests: int = 64, threads: int = 8) -> set[int]:
-    """The pids that answered `requests` GET /pid sent from `threads` threads at once (one
-    request after another would mostly reach the same worker)."""
+    """The pids that answered `requests` GET /pid sent from `threads` threads at once (sent
+    one after another, they may all reach the same worker)."""
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
         return set(pool.map(lambda _: pid_at(path), range(requests)))
 
@@ -89,10 +90,10 @@ def test_uvicorn_never_replaces_a_killed_worker_and_hangs_with_none_left(uvicorn
     victim, survivor = sorted(pids)
     before = children_of(server.process.pid)  # the workers, and multiprocessing's helper
     os.kill(victim, signal.SIGKILL)
-    wait_until(lambda: proc_stat(victim) is None or proc_stat(victim)["state"] == "Z",
-               f"worker {victim} dying")
+    wait_until(lambda: gone(victim), f"worker {victim} dying")
 
-    # Watched for a while (the window is 20 times what gunicorn needs): no new worker.
+    # Watched for as long as gunicorn may take (test_gunicorn_master_replaces_a_killed_worker):
+    # no new process.
     def replacement() -> Optional[set[int]]:
         return (children_of(server.process.pid) - before) or None
 
@@ -102,8 +103,7 @@ def test_uvicorn_never_replaces_a_killed_worker_and_hangs_with_none_left(uvicorn
     # No worker left: the master still holds the listening socket, so connect() succeeds
     # and the request waits in the queue, unanswered.
     os.kill(survivor, signal.SIGKILL)
-    wait_until(lambda: proc_stat(survivor) is None or proc_stat(survivor)["state"] == "Z",
-               f"worker {survivor} dying")
+    wait_until(lambda: gone(survivor), f"worker {survivor} dying")
     with HttpConnection(connect_to(server.address)) as connection:
         connection.send(http_request("GET", "/pid"))
         assert connection.nothing_arrives_within(HANG_WINDOW), "something answered"
@@ -111,6 +111,12 @@ def test_uvicorn_never_replaces_a_killed_worker_and_hangs_with_none_left(uvicorn
     server.stop()  # SIGTERM: the master exits; the teardown checks nothing more
     if os.path.lexists(path):
         os.unlink(path)
+
+
+def gone(pid: int) -> bool:
+    """True once `pid` has exited (a zombie its parent has not reaped counts as gone)."""
+    info = proc_stat(pid)
+    return info is None or info["state"] == "Z"
 
 
 # --------------------------------------------------------------------------------------
@@ -215,7 +221,6 @@ def test_killing_a_pool_process_under_load_loses_no_get_and_supervisord_restarts
     run_dir = os.path.dirname(sockets[0])
     proxy = nginx.start(POOL_BEHIND_NGINX, sockets=run_dir, what="the app pool behind nginx")
 
-    statuses: list[int] = []
     answered_by: set[int] = set()
     victim = pids[1]
 
@@ -232,7 +237,7 @@ def test_killing_a_pool_process_under_load_loses_no_get_and_supervisord_restarts
     assert statuses == [200] * LOAD_REQUESTS, (
         f"{LOAD_REQUESTS - statuses.count(200)} of {LOAD_REQUESTS} GETs failed: "
         f"{sorted(set(statuses))}\n{proxy.describe()}")
-    assert set(pids) <= answered_by | {victim} and len(answered_by) >= 3, answered_by
+    assert {pids[0], pids[2]} <= answered_by, answered_by  # the survivors shared the load
     # nginx met the dead process (a failed connect(), or a connection reset mid-request),
     # and passed those requests on.
     assert f"upstream: \"http://unix:{sockets[1]}:/pid\"" in proxy.error_log(), (

@@ -10,8 +10,8 @@ Each app answers
     GET /whoami  JSON: "client" and "scheme" as the server reported them to the app, and the
                  X-Forwarded-For / X-Forwarded-Proto headers it received
 
-    server = start_app(start_server, uvicorn_command(path, workers=2), path)
-    assert app_get(path, "/pid").status == 200
+    server = start_app(start_server, "uvicorn", uvicorn_command("--uds", path), path)
+    assert pid_at(path) in {server.process.pid} | children_of(server.process.pid)
 """
 
 from __future__ import annotations
