@@ -11,6 +11,8 @@ activation  handing a program an already listening socket (systemd, fd:3)
 nginx       the real nginx on the course's configuration files; behind_nginx()
 desync      sending a request-smuggling corpus entry and reading exactly what comes back
 desync_corpus  the corpus itself: 159 requests with their classes (source and commit inside)
+app_servers chapter 13's Python servers (uvicorn, gunicorn, hypercorn, aiohttp, asyncio) running
+            the apps of lessons/13-your-app/apps: their command lines, start()
 uds         pytest fixtures: a server on a Unix socket and an httpx client over it, liftable
             into another project (see ../README.md)
 

@@ -8,14 +8,13 @@ paths changed.
 What a test can rely on, besides what processes.StartedProcess promises:
 
 - The files are used as shipped. for_test() only moves what must move: /run/http_min/ (and
-  chapter 13's /run/app/) to the test's socket directory, /run/nginx/ and /var/log/nginx/
-  and the pid file into the prefix, /etc/nginx/snippets/http_min/ to rewritten copies of
-  nginx/snippets (or to the files a test names instead), `listen 80` to a free port on
-  127.0.0.1, backend addresses to the ones the test started. It also sets the error log
-  level (notice), the number of worker processes (2) and the `user` (below), and adds the
-  temporary-file paths nginx would otherwise create under /var/lib/nginx. Any production
-  path left over fails the test before nginx runs: a test never writes to the system's nginx
-  directories.
+  chapter 13's /run/app/) to the test's socket directory, /run/nginx/ and /var/log/nginx/ and the pid file into the
+  prefix, /etc/nginx/snippets/http_min/ to rewritten copies of nginx/snippets (or to the
+  files a test names instead), `listen 80` to a free port on 127.0.0.1, backend addresses
+  to the ones the test started. It also sets the error log level (notice), the number of
+  worker processes (2) and the `user` (below), and adds the temporary-file paths nginx
+  would otherwise create under /var/lib/nginx. Any production path left over fails the test
+  before nginx runs: a test never writes to the system's nginx directories.
 - Who nginx's workers run as: without root, as the current user (there is no `user` line:
   nginx could not switch anyway). As root, nginx would switch them to the `user` directive's
   user, or to nobody without one, and nobody cannot reach a test's 0700 directory: so as
@@ -55,7 +54,7 @@ EXAMPLES = REPO_ROOT / "nginx" / "examples"
 # Where the shipped files expect things on a production host.
 INSTALLED_SNIPPETS = "/etc/nginx/snippets/http_min/"
 PRODUCTION_SOCKETS = "/run/http_min/"
-PRODUCTION_APP_SOCKETS = "/run/app/"  # chapter 13's Python apps
+PRODUCTION_APP_SOCKETS = "/run/app/"  # chapter 13's app servers (upstream-app-unix.conf)
 PRODUCTION_NGINX_RUN = "/run/nginx/"
 PRODUCTION_LOGS = "/var/log/nginx/"
 
