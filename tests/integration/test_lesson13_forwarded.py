@@ -9,6 +9,7 @@ address (uvicorn --forwarded-allow-ips='*') and the scheme (gunicorn).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 from typing import Optional
@@ -16,8 +17,8 @@ from typing import Optional
 import hypercorn.middleware
 import pytest
 
-from course_support.app_workers import (aiohttp_command, gunicorn_command, hypercorn_command,
-                                        start_app, uvicorn_command, whoami_at)
+from course_support import app_servers
+from course_support.app_servers import AppServer
 from course_support.nginx import INSTALLED_SNIPPETS
 
 FORGED_FOR = ("X-Forwarded-For", "6.6.6.6")
@@ -49,31 +50,27 @@ http {
 }
 """
 
-COMMANDS = {
-    "uvicorn": lambda path: uvicorn_command("--uds", path),
-    "uvicorn --forwarded-allow-ips='*'": lambda path: uvicorn_command(
-        "--uds", path, "--forwarded-allow-ips", "*"),
-    "gunicorn": lambda path: gunicorn_command("--bind", f"unix:{path}"),
-    "hypercorn": lambda path: hypercorn_command("--bind", f"unix:{path}"),
-    "aiohttp": aiohttp_command,
-}
-# Servers that leave their socket file behind on SIGTERM (the chapter's section on exit
-# measures it): teardown does not expect it gone, and short_dir's removal takes it.
-LEAVES_THE_FILE = {"hypercorn", "aiohttp"}
+# The servers as started here: the name, then options.
+OPTIONS = {"uvicorn --forwarded-allow-ips='*'": ["--forwarded-allow-ips", "*"]}
 
 
-def start(start_server, short_dir: str, name: str) -> str:
-    """The app under server `name` on short_dir/app.sock; returns the path."""
-    path = os.path.join(short_dir, "app.sock")
-    start_app(start_server, name.split()[0], COMMANDS[name](path), path,
-              owns_socket_file=name not in LEAVES_THE_FILE)
-    return path
+@pytest.fixture
+def start_app(short_dir):
+    """`start_app(name) -> AppServer`: app_servers.start for server `name` ("uvicorn",
+    "uvicorn --forwarded-allow-ips='*'", ...) on short_dir/app.sock, ended at teardown."""
+    with contextlib.ExitStack() as stack:
+        def start(name: str) -> AppServer:
+            return stack.enter_context(app_servers.start(
+                name.split()[0], uds=os.path.join(short_dir, "app.sock"),
+                extra=OPTIONS.get(name, [])))
+
+        yield start
 
 
-def behind_nginx(start_server, nginx, short_dir: str, name: str, snippet: Optional[str]):
+def behind_nginx(start_app, nginx, short_dir: str, name: str, snippet: Optional[str]):
     """The app under server `name`, behind nginx with the header snippet `snippet` included
     in its location (None: no proxy_set_header at all, nginx's defaults)."""
-    start(start_server, short_dir, name)
+    start_app(name)
     include = f"include {INSTALLED_SNIPPETS}{snippet};" if snippet else ""
     return nginx.start(APP_BEHIND_NGINX.replace("SNIPPET", include), sockets=short_dir,
                        what=f"the app behind nginx with {snippet}")
@@ -101,11 +98,11 @@ BELIEVED_FROM_A_UNIX_PEER = {
 
 
 @pytest.mark.parametrize("name", BELIEVED_FROM_A_UNIX_PEER)
-def test_what_each_server_believes_from_a_unix_peer(start_server, short_dir, name):
-    path = start(start_server, short_dir, name)
-    plain = whoami_at(path)
-    forged = whoami_at(path, [FORGED_FOR, FORGED_PROTO])
-    assert forged["x_forwarded_for"] == "6.6.6.6"  # the app receives the header either way
+def test_what_each_server_believes_from_a_unix_peer(start_app, name):
+    server = start_app(name)
+    plain = server.whoami()
+    forged = server.whoami([FORGED_FOR, FORGED_PROTO])
+    assert forged["forwarded_for"] == "6.6.6.6"  # the app receives the header either way
     assert (forged["client"], forged["scheme"]) == BELIEVED_FROM_A_UNIX_PEER[name], forged
     unbelieved = BELIEVED_FROM_A_UNIX_PEER["uvicorn" if name.startswith("uvicorn") else name]
     assert (plain["client"], plain["scheme"]) == (unbelieved[0], "http"), plain
@@ -122,32 +119,32 @@ def test_hypercorn_0_13_has_no_proxy_headers_middleware():
 # uvicorn behind nginx: the client's address
 
 
-def test_uvicorn_behind_nginx_sees_the_client_and_cannot_be_spoofed(start_server, nginx,
-                                                                    short_dir):
-    proxy = behind_nginx(start_server, nginx, short_dir, "uvicorn --forwarded-allow-ips='*'",
+def test_uvicorn_behind_nginx_sees_the_client_and_cannot_be_spoofed(
+        start_app, nginx, short_dir):
+    proxy = behind_nginx(start_app, nginx, short_dir, "uvicorn --forwarded-allow-ips='*'",
                          "proxy-headers-app.conf")
     assert whoami_through(proxy)["client"] == ["127.0.0.1", 0]
     forged = whoami_through(proxy, [FORGED_FOR, FORGED_PROTO])
     assert (forged["client"], forged["scheme"]) == (["127.0.0.1", 0], "http"), forged
-    assert forged["x_forwarded_for"] == "127.0.0.1"  # nginx overwrote the client's value
+    assert forged["forwarded_for"] == "127.0.0.1"  # nginx overwrote the client's value
 
 
 def test_with_proxy_add_x_forwarded_for_a_client_spoofs_its_address_to_uvicorn(
-        start_server, nginx, short_dir):
+        start_app, nginx, short_dir):
     # Chapter 10's proxy-headers.conf appends: "6.6.6.6, 127.0.0.1". http_min takes the last
     # entry; uvicorn with '*' takes the first, the one the client wrote.
-    proxy = behind_nginx(start_server, nginx, short_dir, "uvicorn --forwarded-allow-ips='*'",
+    proxy = behind_nginx(start_app, nginx, short_dir, "uvicorn --forwarded-allow-ips='*'",
                          "proxy-headers.conf")
     forged = whoami_through(proxy, [FORGED_FOR])
-    assert forged["x_forwarded_for"] == "6.6.6.6, 127.0.0.1", forged
+    assert forged["forwarded_for"] == "6.6.6.6, 127.0.0.1", forged
     assert forged["client"] == ["6.6.6.6", 0], forged
 
 
-def test_uvicorn_without_forwarded_allow_ips_ignores_nginx_headers(start_server, nginx,
-                                                                  short_dir):
-    proxy = behind_nginx(start_server, nginx, short_dir, "uvicorn", "proxy-headers-app.conf")
+def test_uvicorn_without_forwarded_allow_ips_ignores_nginx_headers(
+        start_app, nginx, short_dir):
+    proxy = behind_nginx(start_app, nginx, short_dir, "uvicorn", "proxy-headers-app.conf")
     answer = whoami_through(proxy)
-    assert answer["x_forwarded_for"] == "127.0.0.1"
+    assert answer["forwarded_for"] == "127.0.0.1"
     assert answer["client"] is None, answer
 
 
@@ -156,21 +153,21 @@ def test_uvicorn_without_forwarded_allow_ips_ignores_nginx_headers(start_server,
 
 
 def test_gunicorn_believes_a_forged_scheme_from_behind_a_plain_proxy_pass(
-        start_server, nginx, short_dir):
+        start_app, nginx, short_dir):
     # No proxy_set_header: nginx passes the client's headers on as they are, and gunicorn
     # believes any of the three from its Unix peer.
-    proxy = behind_nginx(start_server, nginx, short_dir, "gunicorn", None)
+    proxy = behind_nginx(start_app, nginx, short_dir, "gunicorn", None)
     assert whoami_through(proxy)["scheme"] == "http"
     for forged in FORGED_SCHEMES:
         assert whoami_through(proxy, [forged])["scheme"] == "https", forged
 
 
 def test_behind_proxy_headers_conf_a_forged_ssl_header_makes_gunicorn_answer_400(
-        start_server, nginx, short_dir):
+        start_app, nginx, short_dir):
     # Chapter 10's snippet overwrites X-Forwarded-Proto with $scheme but passes the other two
     # on: gunicorn then sees "http" and "on" and refuses the request. Not a spoof, but any
     # client can make any request fail.
-    proxy = behind_nginx(start_server, nginx, short_dir, "gunicorn", "proxy-headers.conf")
+    proxy = behind_nginx(start_app, nginx, short_dir, "gunicorn", "proxy-headers.conf")
     assert whoami_through(proxy, [FORGED_PROTO])["scheme"] == "http"
     for forged in FORGED_SCHEMES[1:]:
         response = get_through(proxy, [forged])
@@ -178,9 +175,9 @@ def test_behind_proxy_headers_conf_a_forged_ssl_header_makes_gunicorn_answer_400
         assert b"Contradictory scheme headers" in response.body, response
 
 
-def test_behind_proxy_headers_app_conf_gunicorn_sees_the_real_scheme(start_server, nginx,
-                                                                     short_dir):
-    proxy = behind_nginx(start_server, nginx, short_dir, "gunicorn", "proxy-headers-app.conf")
+def test_behind_proxy_headers_app_conf_gunicorn_sees_the_real_scheme(
+        start_app, nginx, short_dir):
+    proxy = behind_nginx(start_app, nginx, short_dir, "gunicorn", "proxy-headers-app.conf")
     for forged in FORGED_SCHEMES:
         assert whoami_through(proxy, [forged])["scheme"] == "http", forged
     assert whoami_through(proxy, FORGED_SCHEMES)["scheme"] == "http"
