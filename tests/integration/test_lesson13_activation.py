@@ -3,7 +3,7 @@ systemd-socket-activate for a try at the terminal) binds the socket and starts t
 server with it as descriptor 3:
 
 - gunicorn finds it through LISTEN_FDS and LISTEN_PID (no --bind; --bind fd://3 fails),
-  uvicorn takes --fd 3, hypercorn --bind fd://3;
+  uvicorn takes --fd 3, hypercorn --bind fd://3 (course_support.app_servers.command);
 - the socket outlives the app: a connection made while the app is down waits in the queue
   and is answered once the app is back;
 - nginx/systemd/app.socket and app.service pass systemd-analyze verify, and the service's
@@ -21,40 +21,39 @@ import stat
 
 import pytest
 
+from course_support import app_servers
 from course_support.activation import (as_descriptor_3, bind_like_systemd, read_unit,
                                        unit_setting, verify_units)
-from course_support.app_workers import (MODULE, app_environment, gunicorn_command,
-                                        hypercorn_command, pid_at, start_app,
-                                        uvicorn_command)
+from course_support.app_servers import PYTHON, AppServer, command
 from course_support.http import HttpConnection, http_request
-from course_support.processes import Server, children_of
+from course_support.processes import children_of
 from course_support.programs import REPO_ROOT
 from course_support.sockets import connect_to
 
 SOCKET_UNIT = REPO_ROOT / "nginx" / "systemd" / "app.socket"
 SERVICE_UNIT = REPO_ROOT / "nginx" / "systemd" / "app.service"
 PROXY_GROUP = "www-data"
-
-# Each server's command line for a socket it inherits as descriptor 3.
-INHERITING = {
-    "gunicorn": gunicorn_command(),  # LISTEN_FDS/LISTEN_PID
-    "uvicorn": uvicorn_command("--fd", "3"),
-    "hypercorn": hypercorn_command("--bind", "fd://3"),
-}
+INHERITING = ("gunicorn", "uvicorn", "hypercorn")  # app_servers.command(name, fd=3)
 
 
-def serving_pids(server: Server) -> set[int]:
+def serving_pids(server: AppServer) -> set[int]:
     """The processes that may answer: the one started (LISTEN_PID) and its children
     (gunicorn's workers)."""
     return {server.process.pid} | children_of(server.process.pid)
 
 
-def stop_and_keep_the_file(server: Server, path: str) -> None:
+def pid_of(server: AppServer) -> int:
+    response = server.get("/pid")
+    assert response.status == 200, response
+    return int(response.body)
+
+
+def stop_and_keep_the_file(server: AppServer) -> None:
     """SIGTERM: exit 0, and the socket file, which the server did not create, is still
     there; the test removes it."""
     assert server.stop() == 0, server.describe()
-    assert stat.S_ISSOCK(os.lstat(path).st_mode), f"{server.program} removed {path}"
-    os.unlink(path)
+    assert stat.S_ISSOCK(os.lstat(server.path).st_mode), f"{server.name} removed {server.path}"
+    os.unlink(server.path)
 
 
 # --------------------------------------------------------------------------------------
@@ -71,19 +70,18 @@ def test_systemd_socket_activate_starts_each_server_on_its_socket(start_server, 
                                                                  socket_activate, name):
     path = os.path.join(short_dir, "app.sock")
     # -l PATH: it binds and listens, waits for the first connection, then execs the server
-    # (the same pid) with the socket as descriptor 3, LISTEN_FDS=1 and LISTEN_PID, and no
-    # other environment variable than those -E names (PYTHONPATH finds the test's app).
-    command = [socket_activate, "-l", path, "-E", "PYTHONPATH", *INHERITING[name]]
-    server = start_server.keep(Server(name, f"unix:{path}", command, owns_socket_file=False,
-                                      cwd=short_dir, env=app_environment()))
+    # (the same pid) with the socket as descriptor 3, LISTEN_FDS=1 and LISTEN_PID.
+    server = start_server.keep(AppServer(name, f"unix:{path}",
+                                         [socket_activate, "-l", path, *command(name, fd=3)],
+                                         path))
     # It prints this once it listens (the file exists from bind(), a moment earlier).
     server.wait_for_output(rf"^Listening on {re.escape(path)} as 3\.$")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, oct(os.stat(path).st_mode)
     # No connection yet: no server either, only systemd-socket-activate (comm is cut to 15).
     assert command_name(server.process.pid) == "systemd-socket-", server.describe()
-    assert pid_at(path) in serving_pids(server)
+    assert pid_of(server) in serving_pids(server)
     assert command_name(server.process.pid) == "python3", server.describe()
-    stop_and_keep_the_file(server, path)
+    stop_and_keep_the_file(server)
 
 
 def command_name(pid: int) -> str:
@@ -91,20 +89,17 @@ def command_name(pid: int) -> str:
         return comm.read().strip()
 
 
-def test_gunicorn_with_bind_fd_3_fails_under_systemd_socket_activate(short_dir,
+def test_gunicorn_with_bind_fd_3_fails_under_systemd_socket_activate(start_server, short_dir,
                                                                      socket_activate):
     path = os.path.join(short_dir, "app.sock")
-    command = [socket_activate, "-l", path, "-E", "PYTHONPATH",
-               *gunicorn_command("--bind", "fd://3")]
-    launcher = Server("gunicorn", f"unix:{path}", command, owns_socket_file=False,
-                      cwd=short_dir, env=app_environment())
-    try:
-        launcher.wait_until_accepting()  # the launcher's socket; the probe starts gunicorn
-        assert launcher.process.wait(timeout=10) != 0, launcher.describe()
-        assert "Bad file descriptor" in launcher.output(), launcher.describe()
-    finally:
-        launcher.kill()
-        os.unlink(path)
+    bound_too = command("gunicorn", fd=3, extra=["--bind", "fd://3"])
+    launcher = start_server.keep(AppServer("gunicorn", f"unix:{path}",
+                                           [socket_activate, "-l", path, *bound_too], path))
+    launcher.wait_until_accepting()  # the launcher's socket; the probe starts gunicorn
+    assert launcher.process.wait(timeout=10) != 0, launcher.describe()
+    assert "Bad file descriptor" in launcher.output(), launcher.describe()
+    launcher.stopped_by_test = True  # its end is the point: teardown only reaps it
+    os.unlink(path)
 
 
 # --------------------------------------------------------------------------------------
@@ -113,29 +108,31 @@ def test_gunicorn_with_bind_fd_3_fails_under_systemd_socket_activate(short_dir,
 
 @pytest.mark.parametrize("name", INHERITING)
 def test_a_connection_made_while_the_app_is_down_is_answered_after_its_restart(
-        start_server, short_dir, name):
+        short_dir, name):
     # The test holds the listening socket, as systemd does, and starts the server on it
     # twice, as Restart=on-failure would.
     path = os.path.join(short_dir, "app.sock")
     with bind_like_systemd(path, 0o660, os.getegid()) as listener:
         def start():
-            return start_app(start_server, name,
-                             [*as_descriptor_3(listener, "self"), *INHERITING[name]], path,
-                             owns_socket_file=False, pass_fds=[listener.fileno()])
+            return app_servers.start(name, fd=3, uds=path, pass_fds=[listener.fileno()],
+                                     launcher=as_descriptor_3(listener, "self"))
 
-        first = start()
-        assert pid_at(path) in serving_pids(first)
-        first_pids = serving_pids(first)  # now that gunicorn's workers answer
-        assert first.stop() == 0, first.describe()
+        with start() as first:
+            assert pid_of(first) in serving_pids(first)
+            first_pids = serving_pids(first)  # now that gunicorn's workers answer
+            assert first.stop() == 0, first.describe()
         assert stat.S_ISSOCK(os.lstat(path).st_mode), f"{name} removed the socket file"
 
         with HttpConnection(connect_to(f"unix:{path}")) as waiting:  # nobody accepts yet
             waiting.send(http_request("GET", "/pid"))
-            second = start()
-            answer = waiting.read_response()
-        assert answer.status == 200, answer
-        assert int(answer.body) in serving_pids(second) and int(answer.body) not in first_pids
-    stop_and_keep_the_file(second, path)
+            with start() as second:
+                answer = waiting.read_response()
+                assert answer.status == 200, answer
+                assert int(answer.body) in serving_pids(second)
+                assert int(answer.body) not in first_pids
+                assert second.stop() == 0, second.describe()
+    assert stat.S_ISSOCK(os.lstat(path).st_mode), f"{name} removed the socket file"
+    os.unlink(path)
 
 
 # --------------------------------------------------------------------------------------
@@ -165,20 +162,22 @@ def test_the_app_service_serves_the_socket_the_app_socket_unit_describes(start_s
     assert "--bind" not in exec_start and "-b" not in exec_start, (
         "gunicorn takes the socket from LISTEN_FDS; --bind fd://3 as well makes it fail")
     assert exec_start[-1] == "app:app"
-    command = [*gunicorn_command(*exec_start[3:-1])[:-1], f"{MODULE}:wsgi_app"]
+    # The course's Flask app in place of yours; the rest as the unit says.
+    command_line = [*exec_start[:-1], "flask_app:app"]
+    assert command_line[0] == PYTHON
 
     path = os.path.join(short_dir, os.path.basename(unit_setting(socket_unit, "Socket",
                                                                  "ListenStream")))
     with bind_like_systemd(path, mode, gid) as listener:
         with HttpConnection(connect_to(f"unix:{path}")) as early:  # before the app runs
             early.send(http_request("GET", "/pid"))
-            server = start_app(start_server, "gunicorn",
-                               [*as_descriptor_3(listener, "self"), *command], path,
-                               owns_socket_file=False, pass_fds=[listener.fileno()])
+            server = start_server.keep(AppServer(
+                "gunicorn", f"unix:{path}", [*as_descriptor_3(listener, "self"), *command_line],
+                path, pass_fds=[listener.fileno()]))
             answer = early.read_response()
     assert answer.status == 200 and int(answer.body) in children_of(server.process.pid)
-    workers = {pid_at(path) for _ in range(4)} | children_of(server.process.pid)
-    assert len(children_of(server.process.pid)) == 2, workers  # --workers 2
+    server.wait_until_answering()
+    assert len(children_of(server.process.pid)) == 2  # --workers 2
     info = os.stat(path)
     assert stat.S_IMODE(info.st_mode) == mode and info.st_gid == gid, oct(info.st_mode)
-    stop_and_keep_the_file(server, path)
+    stop_and_keep_the_file(server)
