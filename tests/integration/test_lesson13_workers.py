@@ -16,19 +16,19 @@ import os
 import pwd
 import signal
 import time
-from typing import Optional
+from typing import Iterator, Optional
 
 import pytest
 import uvicorn
 
-from course_support.app_workers import (MODULE, PYTHON, SUPPORT_DIR, gunicorn_command,
-                                        pid_at, start_app, uvicorn_command)
+from course_support import app_servers
+from course_support.app_servers import APPS, PYTHON, AppServer
 from course_support.http import HttpConnection, http_request
 from course_support.managers import (SUPERVISORD_CONFIG, LoggingServer, processes_mentioning,
                                      rewritten, supervisord_program, write_file)
 from course_support.nginx import INSTALLED_SNIPPETS
 from course_support.polling import poll_until, wait_until
-from course_support.processes import Server, children_of, has_exited, proc_stat
+from course_support.processes import children_of, has_exited, proc_stat
 from course_support.programs import REPO_ROOT
 from course_support.sockets import connect_to
 from course_support.timeouts import READY_TIMEOUT, STOP_TIMEOUT
@@ -42,6 +42,15 @@ HANG_WINDOW = 1.5  # how long a request with no worker left is watched for an an
 
 def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(".")[:3])
+
+
+def pid_at(path: str, timeout: float = 10.0) -> int:
+    """GET /pid over the Unix socket at `path`: the pid of the process that answered."""
+    with HttpConnection(connect_to(f"unix:{path}", timeout)) as connection:
+        connection.send(http_request("GET", "/pid"))
+        response = connection.read_response()
+    assert response.status == 200, response
+    return int(response.body)
 
 
 def pids_answering(path: str, requests: int = 64, threads: int = 8) -> set[int]:
@@ -67,12 +76,9 @@ def wait_for_pids(path: str, count: int, what: str) -> set[int]:
 
 
 @pytest.fixture
-def uvicorn_two_workers(start_server, short_dir) -> tuple[Server, str, set[int]]:
-    path = os.path.join(short_dir, "app.sock")
-    server = start_app(start_server, "uvicorn",
-                       uvicorn_command("--uds", path, "--workers", "2"), path)
-    pids = wait_for_pids(path, 2, "two uvicorn workers answering")
-    return server, path, pids
+def uvicorn_two_workers(short_dir) -> Iterator[tuple[AppServer, str, set[int]]]:
+    with app_servers.start("uvicorn", short_dir, workers=2) as server:
+        yield server, server.path, wait_for_pids(server.path, 2, "two uvicorn workers answering")
 
 
 def test_uvicorn_workers_both_serve_one_unix_socket(uvicorn_two_workers):
@@ -108,9 +114,7 @@ def test_uvicorn_never_replaces_a_killed_worker_and_hangs_with_none_left(uvicorn
         connection.send(http_request("GET", "/pid"))
         assert connection.nothing_arrives_within(HANG_WINDOW), "something answered"
     assert not server.has_ended(), "the master should still run"
-    server.stop()  # SIGTERM: the master exits; the teardown checks nothing more
-    if os.path.lexists(path):
-        os.unlink(path)
+    server.stop()  # SIGTERM: the master exits; app_servers removes a file left behind
 
 
 def gone(pid: int) -> bool:
@@ -123,24 +127,23 @@ def gone(pid: int) -> bool:
 # gunicorn's pre-fork master
 
 
-def test_gunicorn_master_replaces_a_killed_worker(start_server, short_dir):
-    path = os.path.join(short_dir, "app.sock")
-    server = start_app(start_server, "gunicorn",
-                       gunicorn_command("--bind", f"unix:{path}", "--workers", "2"), path)
-    pids = wait_for_pids(path, 2, "two gunicorn workers answering")
-    victim = min(pids)
-    os.kill(victim, signal.SIGKILL)
-    started = time.monotonic()
+def test_gunicorn_master_replaces_a_killed_worker(short_dir):
+    with app_servers.start("gunicorn", short_dir, workers=2) as server:
+        path = server.path
+        pids = wait_for_pids(path, 2, "two gunicorn workers answering")
+        victim = min(pids)
+        os.kill(victim, signal.SIGKILL)
+        started = time.monotonic()
 
-    def new_worker() -> Optional[set[int]]:
-        workers = children_of(server.process.pid)
-        return workers if len(workers) == 2 and victim not in workers else None
+        def new_worker() -> Optional[set[int]]:
+            workers = children_of(server.process.pid)
+            return workers if len(workers) == 2 and victim not in workers else None
 
-    workers = wait_until(new_worker, "gunicorn starting a new worker")
-    replaced_after = time.monotonic() - started
-    (newcomer,) = workers - pids
-    assert wait_for_pids(path, 2, "the new worker answering") >= {newcomer}
-    assert replaced_after < NO_REPLACEMENT_WINDOW, replaced_after
+        workers = wait_until(new_worker, "gunicorn starting a new worker")
+        replaced_after = time.monotonic() - started
+        (newcomer,) = workers - pids
+        assert wait_for_pids(path, 2, "the new worker answering") >= {newcomer}
+        assert replaced_after < NO_REPLACEMENT_WINDOW, replaced_after
 
 
 # --------------------------------------------------------------------------------------
@@ -183,8 +186,8 @@ def start_pool(start_server, short_dir: str) -> tuple[LoggingServer, list[str]]:
     program = rewritten(SUPERVISOR_CONF, {
         "command=/usr/bin/python3 ": f"command={PYTHON} ",
         " /run/app/": f" {run_dir}/",
-        " app:app\n": f" {MODULE}:asgi_app\n",
-        "\ndirectory=/srv/app\n": f"\ndirectory={SUPPORT_DIR}\n",
+        " app:app\n": " fastapi_app:app\n",
+        "\ndirectory=/srv/app\n": f"\ndirectory={APPS}\n",
         "\nuser=app\n": f"\nuser={pwd.getpwuid(os.getuid()).pw_name}\n",
         "stdout_logfile=/var/log/supervisor/": f"stdout_logfile={log_dir}/"})
     include = write_file(os.path.join(short_dir, "app-pool.conf"), program)
