@@ -26,6 +26,7 @@ from course_support.activation import (as_descriptor_3, bind_like_systemd, read_
                                        unit_setting, verify_units)
 from course_support.app_servers import PYTHON, AppServer, command
 from course_support.http import HttpConnection, http_request
+from course_support.polling import wait_until
 from course_support.processes import children_of
 from course_support.programs import REPO_ROOT
 from course_support.sockets import connect_to
@@ -48,12 +49,18 @@ def pid_of(server: AppServer) -> int:
     return int(response.body)
 
 
-def stop_and_keep_the_file(server: AppServer) -> None:
+def inheriting(name: str, path: str, argv: list[str], **options) -> AppServer:
+    """An AppServer for `argv`, which serves a socket it inherits, bound at `path`: its file
+    is not the server's, so teardown does not expect it gone (AppServer's path is None)."""
+    return AppServer(name, f"unix:{path}", argv, None, **options)
+
+
+def stop_and_keep_the_file(server: AppServer, path: str) -> None:
     """SIGTERM: exit 0, and the socket file, which the server did not create, is still
     there; the test removes it."""
     assert server.stop() == 0, server.describe()
-    assert stat.S_ISSOCK(os.lstat(server.path).st_mode), f"{server.name} removed {server.path}"
-    os.unlink(server.path)
+    assert stat.S_ISSOCK(os.lstat(path).st_mode), f"{server.name} removed {path}"
+    os.unlink(path)
 
 
 # --------------------------------------------------------------------------------------
@@ -71,9 +78,8 @@ def test_systemd_socket_activate_starts_each_server_on_its_socket(start_server, 
     path = os.path.join(short_dir, "app.sock")
     # -l PATH: it binds and listens, waits for the first connection, then execs the server
     # (the same pid) with the socket as descriptor 3, LISTEN_FDS=1 and LISTEN_PID.
-    server = start_server.keep(AppServer(name, f"unix:{path}",
-                                         [socket_activate, "-l", path, *command(name, fd=3)],
-                                         path))
+    server = start_server.keep(inheriting(name, path, [socket_activate, "-l", path,
+                                                       *command(name, fd=3)]))
     # It prints this once it listens (the file exists from bind(), a moment earlier).
     server.wait_for_output(rf"^Listening on {re.escape(path)} as 3\.$")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, oct(os.stat(path).st_mode)
@@ -81,7 +87,7 @@ def test_systemd_socket_activate_starts_each_server_on_its_socket(start_server, 
     assert command_name(server.process.pid) == "systemd-socket-", server.describe()
     assert pid_of(server) in serving_pids(server)
     assert command_name(server.process.pid) == "python3", server.describe()
-    stop_and_keep_the_file(server)
+    stop_and_keep_the_file(server, path)
 
 
 def command_name(pid: int) -> str:
@@ -93,8 +99,8 @@ def test_gunicorn_with_bind_fd_3_fails_under_systemd_socket_activate(start_serve
                                                                      socket_activate):
     path = os.path.join(short_dir, "app.sock")
     bound_too = command("gunicorn", fd=3, extra=["--bind", "fd://3"])
-    launcher = start_server.keep(AppServer("gunicorn", f"unix:{path}",
-                                           [socket_activate, "-l", path, *bound_too], path))
+    launcher = start_server.keep(inheriting("gunicorn", path,
+                                            [socket_activate, "-l", path, *bound_too]))
     launcher.wait_until_accepting()  # the launcher's socket; the probe starts gunicorn
     assert launcher.process.wait(timeout=10) != 0, launcher.describe()
     assert "Bad file descriptor" in launcher.output(), launcher.describe()
@@ -171,13 +177,13 @@ def test_the_app_service_serves_the_socket_the_app_socket_unit_describes(start_s
     with bind_like_systemd(path, mode, gid) as listener:
         with HttpConnection(connect_to(f"unix:{path}")) as early:  # before the app runs
             early.send(http_request("GET", "/pid"))
-            server = start_server.keep(AppServer(
-                "gunicorn", f"unix:{path}", [*as_descriptor_3(listener, "self"), *command_line],
-                path, pass_fds=[listener.fileno()]))
+            server = start_server.keep(inheriting(
+                "gunicorn", path, [*as_descriptor_3(listener, "self"), *command_line],
+                pass_fds=[listener.fileno()]))
             answer = early.read_response()
     assert answer.status == 200 and int(answer.body) in children_of(server.process.pid)
-    server.wait_until_answering()
-    assert len(children_of(server.process.pid)) == 2  # --workers 2
+    wait_until(lambda: len(children_of(server.process.pid)) == 2,
+               "gunicorn's two workers (--workers 2) running")
     info = os.stat(path)
     assert stat.S_IMODE(info.st_mode) == mode and info.st_gid == gid, oct(info.st_mode)
-    stop_and_keep_the_file(server)
+    stop_and_keep_the_file(server, path)
