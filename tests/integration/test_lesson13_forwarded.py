@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import os
+from pathlib import Path
 from typing import Optional
 
 import hypercorn.middleware
@@ -19,36 +20,17 @@ import pytest
 
 from course_support import app_servers
 from course_support.app_servers import AppServer
-from course_support.nginx import INSTALLED_SNIPPETS
+from course_support.nginx import EXAMPLES, SNIPPETS, read
 
 FORGED_FOR = ("X-Forwarded-For", "6.6.6.6")
 FORGED_PROTO = ("X-Forwarded-Proto", "https")
 # gunicorn 20.1's secure_scheme_headers: each of these alone makes a request https.
 FORGED_SCHEMES = [FORGED_PROTO, ("X-Forwarded-Ssl", "on"), ("X-Forwarded-Protocol", "ssl")]
 
-# A minimal nginx.conf: port 80 (the test moves it) in front of one app on a Unix socket,
-# with the forwarded-header snippet named by the test.
-APP_BEHIND_NGINX = """\
-user www-data;
-pid /run/nginx.pid;
-error_log /var/log/nginx/error.log;
-events {
-    worker_connections 64;
-}
-http {
-    access_log /var/log/nginx/access.log;
-    upstream app {
-        server unix:/run/http_min/app.sock;
-    }
-    server {
-        listen 80;
-        location / {
-            proxy_pass http://app;
-            SNIPPET
-        }
-    }
-}
-"""
+# The chapter's nginx.conf for one app on a Unix socket (its upstream is /run/app/app.sock,
+# which becomes short_dir/app.sock), with the header snippet it includes swapped.
+APP_EXAMPLE = EXAMPLES / "app-unix.conf"
+SHIPPED_HEADERS = "proxy-headers.conf"
 
 # The servers as started here: the name, then options.
 OPTIONS = {"uvicorn --forwarded-allow-ips='*'": ["--forwarded-allow-ips", "*"]}
@@ -68,12 +50,18 @@ def start_app(short_dir):
 
 
 def behind_nginx(start_app, nginx, short_dir: str, name: str, snippet: Optional[str]):
-    """The app under server `name`, behind nginx with the header snippet `snippet` included
-    in its location (None: no proxy_set_header at all, nginx's defaults)."""
+    """The app under server `name`, behind the chapter's nginx.conf with the header snippet
+    `snippet` in place of proxy-headers.conf (None: an empty file, so no proxy_set_header at
+    all: nginx's defaults)."""
     start_app(name)
-    include = f"include {INSTALLED_SNIPPETS}{snippet};" if snippet else ""
-    return nginx.start(APP_BEHIND_NGINX.replace("SNIPPET", include), sockets=short_dir,
-                       what=f"the app behind nginx with {snippet}")
+    if snippet is None:
+        replacement = os.path.join(short_dir, "no-headers.conf")
+        Path(replacement).write_text("# no proxy_set_header: nginx's defaults\n")
+    else:
+        replacement = str(SNIPPETS / snippet)
+    return nginx.start(read(APP_EXAMPLE), sockets=short_dir,
+                       snippets={SHIPPED_HEADERS: replacement},
+                       what=f"{APP_EXAMPLE.name} with {snippet} for {SHIPPED_HEADERS}")
 
 
 def get_through(proxy, headers=()):
