@@ -7,7 +7,9 @@ sockets     addresses in the course syntax, client connections
 processes   StartedProcess, "a process we started", and its Server; ServerStarter (behind
             the start_server fixture); running one-shot programs; what /proc says
 http        raw HTTP/1.1 byte for byte, httpx clients, starting http_min
-activation  handing a program an already listening socket (systemd, fd:3)
+activation  handing a program an already listening socket (systemd, fd:3); systemd unit
+            files read, verified and their sockets made as systemd makes them
+managers    supervisord and other managers' logs, run for real; nothing_left_running
 nginx       the real nginx on the course's configuration files; behind_nginx()
 desync      sending a request-smuggling corpus entry and reading exactly what comes back
 desync_corpus  the corpus itself: 159 requests with their classes (source and commit inside)
