@@ -14,6 +14,7 @@ import tempfile
 import time
 
 from . import machine
+from .apps_suite import AppsSuite
 from .console import Console, Progress, duration_text
 from .hostile_suite import HostileSuite
 from .http_suite import HttpSuite
@@ -22,13 +23,13 @@ from .processes import BenchError, indented
 from .raw_suite import RawSuite
 from .suite import Bench, Settings
 
-SUITES = (RawSuite, HttpSuite, HostileSuite)  # a new suite is one more class here
+SUITES = (RawSuite, HttpSuite, HostileSuite, AppsSuite)  # a new suite is one more class here
 ENVIRONMENT = ("HTTP_MIN", "CANNED_HTTP", "IPC_BENCH")  # programs to measure instead of building them
 
 DESCRIPTION = """\
 Chapter 11's measurements, run side by side on this machine, written to a results folder.
 
-Suites (none given: all of them, raw, http, then hostile):
+Suites (none given: all of them, raw, http, hostile, then apps):
   raw    Unix sockets against TCP without HTTP: round-trip latency, throughput, connections
          (ipc_bench, checked against sockperf).
   http   the same JSON response from canned_http (the floor: no parsing at all), http_min
@@ -39,11 +40,16 @@ Suites (none given: all of them, raw, http, then hostile):
   hostile  http_min next to nginx under hostile and careless clients (issue 11's targets):
          server memory per idle keep-alive connection (3,000 open), after 10,000 churned
          connections, and with 4 clients that pipeline without reading; the median latency
-         of a keep-alive static GET over TCP and over a Unix socket. About a minute."""
+         of a keep-alive static GET over TCP and over a Unix socket. About a minute.
+  apps   chapter 13's table: uvicorn, gunicorn, aiohttp, hypercorn and a plain asyncio
+         server, with http_min beside them, each over a Unix socket and over TCP, directly
+         and through an nginx of its own (with keep-alive to the server, and without):
+         requests/s, the server's CPU time per request and nginx's. Runs of about 1.5 s
+         (--quick 0.2 s), three rounds: about three minutes."""
 
 EPILOG = """\
 The results folder gets machine.txt, raw.csv, raw.md, latency.svg, http.csv, http.md,
-hostile.csv, hostile.md and summary.md (the machine and every table). Progress, with the time left, goes to stderr.
+hostile.csv, hostile.md, apps.csv, apps.md and summary.md (the machine and every table). Progress, with the time left, goes to stderr.
 It is a measurement, not a test: it exits 0 whatever the figures say, and non-zero only when
 something failed to run.
 Environment: HTTP_MIN=/path/to/http_min, CANNED_HTTP=/path/to/canned_http and
@@ -74,11 +80,11 @@ def parse_arguments(argv):
     parser.add_argument("--requests", metavar="N", type=positive,
                         help="http: requests per h2load run for the fast servers (default 200000, "
                              "--quick 20000); the slower ones get fewer, so that every run takes "
-                             "about as long")
+                             "about as long; apps: the most requests a run gets")
     parser.add_argument("--connections", metavar="C", type=positive, default=32,
-                        help="http: concurrent connections (default 32)")
+                        help="http, apps: concurrent connections (default 32)")
     parser.add_argument("--rounds", metavar="R", type=positive,
-                        help="http: measured runs per server and transport, in rotating order "
+                        help="http, apps: measured runs per server and transport, in rotating order "
                              "(default 3, --quick 1)")
     args = parser.parse_args(argv)
     args.requests = args.requests or (20000 if args.quick else 200000)

@@ -132,19 +132,22 @@ class HttpSuite(Suite):
     name = "http"
     outputs = ("http.csv", "http.md")
     report = "http.md"
+    instances = INSTANCES  # started first, all at once
+    proxies = (PROXY,)     # started once those listen (nginx in front needs their ports)
 
     def __init__(self, bench):
         super().__init__(bench)
-        self.targets = []
+        self.targets = self.make_targets()
         self.servers = {}    # instance -> Server
         self.hz = os.sysconf("SC_CLK_TCK")
         self.connections = self.settings.connections
         self.probe = min(self.connections * 50, self.settings.requests)
         self.wrk_seconds = 1 if self.settings.quick else 3
         self.guess = Guesses()
-        for label in http_report.TITLES:
-            for transport in http_report.TRANSPORTS:
-                self.targets.append(self._target(label, transport))
+
+    def make_targets(self):
+        return [self._target(label, transport)
+                for label in http_report.TITLES for transport in http_report.TRANSPORTS]
 
     def _target(self, label, transport):
         if label == "canned_http":
@@ -235,7 +238,7 @@ class HttpSuite(Suite):
         rounds = self.settings.rounds
         self.console.say(f"Round {round_number} of {rounds}")
         for target in stats.rotated(self.targets, round_number, rounds):
-            self.bench.progress.step(f"http, round {round_number} of {rounds}: {target.description}")
+            self.bench.progress.step(f"{self.name}, round {round_number} of {rounds}: {target.description}")
             run = self.measure(target, target.requests)
             self.record(run, round_number)
             self.console.line(run.line(f"{round_number}/{rounds}"))
@@ -282,6 +285,8 @@ class HttpSuite(Suite):
                               dir=directory, backend_socket=self.bench.scratch("backend.sock"),
                               backend_port=self.backend_port(), keepalive=self.connections,
                               port_uds=over_uds.port, port_tcp=over_tcp.port,
+                              # Without upstream keep-alive: the apps suite's; unused here.
+                              port_uds_close=processes.free_port(), port_tcp_close=processes.free_port(),
                               snippets=self.bench.path("nginx", "snippets"))
             return [self.nginx, "-p", directory, "-c", conf, "-e", os.path.join(directory, "error.log")]
         if instance.startswith("uvicorn"):
@@ -337,11 +342,11 @@ class HttpSuite(Suite):
         """Every instance at once (the Python ones take a while to import), then waits for
         each (20 s at most: they all start on one core); one whose port was taken between
         free_port and its bind gets two more tries."""
-        for instance in INSTANCES:
+        for instance in self.instances:
             self.launch(instance)
-        for instance in INSTANCES + (PROXY,):
-            if instance == PROXY:
-                self.launch(PROXY)
+        for instance in self.instances + self.proxies:
+            if instance in self.proxies:
+                self.launch(instance)
             for attempt in (1, 2, 3):
                 try:
                     self.servers[instance].wait_ready(lambda: self.ready(instance))
@@ -388,13 +393,19 @@ class HttpSuite(Suite):
         result, ticks, text = self.load(target, parsing.parse_h2load, seconds=60 + requests // 1000,
                                         command=["h2load", "--h1", *via, "-n", str(requests),
                                                  "-c", str(self.connections), target.url])
-        if result.succeeded == 0:
+        succeeded = self.succeeded(target, result, text)
+        if succeeded == 0:
             raise BenchError(f"no request to {target.key} succeeded\n{text}")
-        if result.succeeded != result.total:
-            self.console.line(f"  note: {target.key}: {result.succeeded} of {result.total} requests "
+        if succeeded != result.total:
+            self.console.line(f"  note: {target.key}: {succeeded} of {result.total} requests "
                               f"succeeded ({result.failed} failed, {result.errored} errored, "
                               f"{result.timed_out} timed out); CPU per request counts only those")
-        return Run("h2load", target, result.succeeded, result.seconds, result.req_per_s, ticks, self.hz)
+        return Run("h2load", target, succeeded, result.seconds, result.req_per_s, ticks, self.hz)
+
+    def succeeded(self, target, result, text):
+        """The requests of an h2load run (its result, read from its output text) that got
+        their response."""
+        return result.succeeded
 
     def load(self, target, parse, seconds, command):
         """Runs a load generator against target; returns what parse read from its output,

@@ -19,7 +19,7 @@ HTTP_HEADER = "suite,server,transport,round,tool,requests,seconds,req_per_s,cpu_
 RAW_HEADER = "test,transport,size_bytes,buffer,stat,value,unit,rounds,round_min,round_max"
 HOSTILE_HEADER = "server,measure,value,unit"
 FILES = ["machine.txt", "summary.md", "http.csv", "http.md", "raw.csv", "raw.md", "latency.svg",
-         "hostile.csv", "hostile.md"]
+         "hostile.csv", "hostile.md", "apps.csv", "apps.md"]
 # Every server of the http suite, over both transports (the names http.csv uses).
 SERVERS = ["canned_http", "http_min", "http_min_2w", "nginx", "uvicorn", "gunicorn", "aiohttp",
            "nginx_http_min"]
@@ -77,9 +77,10 @@ def main():
                     problems.append(f"hostile.csv: no {first} row for {server}")
         if "<svg" not in (out / "latency.svg").read_text(errors="replace")[:2000]:
             problems.append("latency.svg: not an SVG image")
-        # summary.md holds machine.txt, raw.md, http.md and hostile.md, each title one level down.
+        # summary.md holds machine.txt, raw.md, http.md, hostile.md and apps.md, each title one
+        # level down.
         summary = (out / "summary.md").read_text()
-        for name in ("raw.md", "http.md", "hostile.md"):
+        for name in ("raw.md", "http.md", "hostile.md", "apps.md"):
             title = (out / name).read_text().splitlines()[0]
             if ("#" + title if title.startswith("#") else title) not in summary:
                 problems.append(f"summary.md: does not include {name} (its first line: {title})")

@@ -1,10 +1,12 @@
 """benchlib's tables, from CSV files written by a real run (data/http_quick.csv,
 data/ipc_bench_quick.csv)."""
+import tempfile
 import unittest
 
-from benchdata import rows
+from benchdata import read, rows
 
-from benchlib import http_report, raw_report
+from benchlib import apps_report, http_report, parsing, raw_report
+from benchlib.apps_suite import AppsSuite
 from benchlib.http_suite import HttpSuite
 from benchlib.suite import Settings
 
@@ -134,3 +136,94 @@ class HttpTargets(unittest.TestCase):
             # (aiohttp_app.py --port binds 127.0.0.1 itself)
             command = self.suite.command(tcp_instance)
             self.assertTrue("127.0.0.1" in " ".join(command) or "--port" in command, command)
+
+
+class AppsTargets(unittest.TestCase):
+    """What the apps suite measures: every server over both transports, directly and through
+    an nginx of its own whose upstreams are that server's Unix socket and TCP port, with
+    keep-alive to the upstream and without."""
+
+    def setUp(self):
+        self.suite = AppsSuite(_FakeBench())
+        self.suite.http_min, self.suite.nginx = "/build/http_min", "/usr/sbin/nginx"
+
+    def test_every_server_is_measured_over_both_transports_direct_and_through_nginx(self):
+        keys = {target.key for target in self.suite.targets}
+        for server in ("http_min", "uvicorn", "gunicorn", "aiohttp", "hypercorn", "asyncio"):
+            for transport in ("uds", "tcp"):
+                self.assertIn(f"{server}/{transport}", keys)
+                self.assertIn(f"nginx_{server}/{transport}", keys)
+                self.assertIn(f"nginxclose_{server}/{transport}", keys)
+        self.assertEqual(len(keys), 36)
+
+    def test_through_nginx_the_server_cpu_is_the_backend_of_that_transport(self):
+        over_uds, over_tcp = self.suite.target("nginx_uvicorn/uds"), self.suite.target("nginx_uvicorn/tcp")
+        self.assertEqual((over_uds.instance, over_uds.cpu_instances), ("proxy_uvicorn", ("uvicorn_uds",)))
+        self.assertEqual(over_tcp.cpu_instances, ("uvicorn_tcp",))
+        self.assertIsNone(over_uds.unix_socket)  # h2load reaches nginx over TCP
+
+    def test_each_nginx_proxies_to_its_own_server_over_both_transports(self):
+        self.suite.target("hypercorn/tcp").port = 4321
+        with tempfile.TemporaryDirectory() as work:
+            self.suite.bench.work = work
+            self.suite.bench.scratch = lambda name: f"{work}/{name}"
+            socket_path = self.suite.target("hypercorn/uds").unix_socket
+            command = self.suite.command("proxy_hypercorn")
+            with open(command[command.index("-c") + 1]) as conf:
+                text = conf.read()
+        self.assertIn(f"server unix:{socket_path};", text)
+        self.assertIn("server 127.0.0.1:4321;", text)
+        # four ports: keep-alive (proxy-keepalive.conf) on two of them
+        for route in ("nginx", "nginxclose"):
+            for transport in ("uds", "tcp"):
+                self.assertIn(f"listen 127.0.0.1:{self.suite.target(f'{route}_hypercorn/{transport}').port};", text)
+        self.assertEqual(text.count("proxy-keepalive.conf;"), 2)
+
+    def test_hypercorn_responses_count_as_served_unless_h2load_read_an_error_status(self):
+        # h2load against hypercorn: 64 done, "0 succeeded, 64 failed", no status code read
+        text = read("h2load_hypercorn.txt")
+        result = parsing.parse_h2load(text)
+        self.assertEqual((result.succeeded, result.failed), (0, 64))
+        self.assertEqual(self.suite.succeeded(self.suite.target("hypercorn/uds"), result, text), 64)
+        self.assertEqual(self.suite.succeeded(self.suite.target("nginx_hypercorn/tcp"), result, text), 64)
+        self.assertEqual(self.suite.succeeded(self.suite.target("uvicorn/uds"), result, text), 0)
+        # 200 answers of 404, read as such: none served
+        text = read("h2load_404.txt")
+        result = parsing.parse_h2load(text)
+        self.assertEqual(self.suite.succeeded(self.suite.target("hypercorn/uds"), result, text), 0)
+
+    def test_hypercorn_and_asyncio_listen_on_both_transports_in_one_process(self):
+        for instance in ("hypercorn", "asyncio"):
+            command = " ".join(self.suite.command(instance))
+            self.assertIn(f"/tmp/bench-work/{instance}.sock", command)
+            self.assertIn("127.0.0.1" if instance == "hypercorn" else "--port 0", command)
+
+
+class AppsTables(unittest.TestCase):
+    """apps.md from data/apps.csv, the run the chapter 13 table comes from."""
+
+    def setUp(self):
+        self.text = apps_report.apps_markdown(rows("apps.csv"), 32, 3, "pinned")
+
+    def test_a_row_per_server_transport_and_route_with_the_ratio_on_the_unix_row(self):
+        # uvicorn direct: medians of 3 rounds over the Unix socket and over TCP
+        self.assertIn("| uvicorn (asyncio, h11) | Unix socket | direct | 6016 | 5629 | 88.1 |  | 1.50× |",
+                      self.text)
+        self.assertIn("| uvicorn (asyncio, h11) | TCP | direct | 4672 | 3755 | 92.0 |  |  |", self.text)
+
+    def test_nginx_cpu_is_shown_only_through_nginx(self):
+        self.assertIn("| uvicorn (asyncio, h11) | Unix socket | via nginx | 5088 | 5256 | 82.5 | 31.4 | 1.23× |",
+                      self.text)
+        self.assertIn("| uvicorn (asyncio, h11) | TCP | direct | 4672 | 3755 | 92.0 |  |  |", self.text)
+
+    def test_side_by_side_a_row_per_server_and_route(self):
+        self.assertIn("| uvicorn (asyncio, h11) | direct | 5629 / 3755 | 1.50× | 88 / 92 |  |", self.text)
+        self.assertIn("| uvicorn (asyncio, h11) | via nginx, no keep-alive | 3593 / 2264 | 1.59× | 144 / 171 | 48 / 62 |", self.text)
+
+    def test_the_median_of_three_rounds(self):
+        # hypercorn over TCP through nginx: CPU µs/req 187.50, 175.00, 187.50 in its three rounds
+        rounds = [row for row in rows("apps.csv")
+                  if (row["server"], row["route"], row["transport"]) == ("hypercorn", "nginx", "tcp")]
+        self.assertEqual(len(rounds), 3)
+        self.assertEqual(apps_report.medians(rows("apps.csv"))[("hypercorn", "nginx", "tcp")][1],
+                         sorted(float(row["cpu_us_per_req"]) for row in rounds)[1])

@@ -40,8 +40,9 @@ from course_support.timeouts import RUN_TIMEOUT, TEST_TIMEOUT  # noqa: E402
 
 # uds_server, uds_client and their session-scoped twins: a server on a Unix socket and an
 # httpx client over it (uds_server_command below makes that server http_min); selection: the
-# exercise runner's choice of a file's tests (COURSE_PYTEST_SELECT).
-pytest_plugins = ["course_support.uds", "course_support.selection"]
+# exercise runner's choice of a file's tests (COURSE_PYTEST_SELECT); managers: the fixture
+# nothing_left_running, for tests of supervisord and the like.
+pytest_plugins = ["course_support.uds", "course_support.selection", "course_support.managers"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

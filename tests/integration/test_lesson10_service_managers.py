@@ -26,7 +26,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -40,9 +39,12 @@ from course_support.timeouts import IO_TIMEOUT, READY_TIMEOUT, RUN_TIMEOUT, STOP
 from course_support.polling import poll_until, wait_until
 from course_support.programs import REPO_ROOT, program_path
 from course_support.sockets import connect_to, free_port
-from course_support.processes import Server, has_exited, proc_stat, processes, shorten
+from course_support.processes import Server, has_exited, proc_stat, processes
 from course_support.http import GREETING, HttpConnection, get, http_request, start_http_min
-from course_support.activation import as_descriptor_3, stop_and_keep_the_file
+from course_support.managers import (SUPERVISORD_CONFIG, LoggingServer, processes_mentioning,
+                                     rewritten, supervisord_program, write_file)
+from course_support.activation import (as_descriptor_3, bind_like_systemd, read_unit,
+                                       stop_and_keep_the_file, unit_setting, verify_units)
 
 APACHE_CONF = REPO_ROOT / "nginx" / "apache" / "http_min.conf"
 SOCKET_UNIT = REPO_ROOT / "nginx" / "systemd" / "http_min.socket"
@@ -74,23 +76,6 @@ def find_program(name: str) -> str:
     return path
 
 
-def rewritten(path: Path, replacements: dict[str, str]) -> str:
-    """The text of an operator's file with each key replaced by its value; fails, saying
-    so, if the file no longer contains a key (the test would then prove nothing)."""
-    text = path.read_text()
-    for old, new in replacements.items():
-        assert old in text, (f"{path.relative_to(REPO_ROOT)} does not contain {old!r} any "
-                             f"more: the test that runs it needs updating")
-        text = text.replace(old, new)
-    return text
-
-
-def write_file(path: str, text: str) -> str:
-    with open(path, "w") as file:
-        file.write(text)
-    return path
-
-
 def proxy_account() -> tuple[str, int, int]:
     """(user name, uid, gid) the proxy's workers and the supervised programs run as: as
     root, www-data (Apache and supervisord switch to it, as in production); otherwise the
@@ -106,19 +91,6 @@ def proxy_account() -> tuple[str, int, int]:
 
 def group_name(gid: int) -> str:
     return grp.getgrgid(gid).gr_name
-
-
-def processes_mentioning(text: str) -> set[int]:
-    """Live processes whose command line contains `text` (a test's directory)."""
-    found = set()
-    for pid in processes(lambda info: True):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                if text.encode() in cmdline.read():
-                    found.add(pid)
-        except OSError:  # it ended meanwhile
-            pass
-    return found
 
 
 def real_uid(pid: int) -> Optional[int]:
@@ -141,44 +113,6 @@ def whoami_at(path: str) -> Optional[dict]:
             return connection.read_response().json()
     except OSError:
         return None
-
-
-class LoggingServer(Server):
-    """A Server (stopped and reaped at teardown) for a program that writes its own log file:
-    failure reports show that file too."""
-
-    def __init__(self, program: str, address: str, command: list[str], cwd: str,
-                 log_file: str) -> None:
-        super().__init__(program, address, command, cwd=cwd)
-        self.log_file = log_file
-
-    def log(self) -> str:
-        try:
-            return Path(self.log_file).read_text(errors="replace")
-        except OSError:
-            return "(no such file)\n"
-
-    def describe(self) -> str:
-        return (f"{super().describe()}\n--- {self.log_file} ---\n{shorten(self.log())}"
-                f"--- end of {os.path.basename(self.log_file)} ---")
-
-
-@pytest.fixture
-def nothing_left_running(short_dir: str):
-    """After the test, and after start_server has stopped everything it knows of: any
-    process whose command line still names the test's directory (an Apache child, an
-    orphaned http_min) is killed, and the test fails. Request it before start_server, so
-    that it is torn down after it."""
-    yield
-    left = processes_mentioning(short_dir + "/")
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    if left:
-        pytest.fail(f"processes outlived the test and were killed: {sorted(left)}",
-                    pytrace=False)
 
 
 # --------------------------------------------------------------------------------------
@@ -296,32 +230,6 @@ def test_apache_proxies_to_http_min_over_its_unix_socket(nothing_left_running, s
 # systemd
 
 
-def read_unit(path: Path) -> dict[str, dict[str, list[str]]]:
-    """A systemd unit file as {section: {key: [values]}} (a key may be given several times).
-    Enough for these two files: no line continuations, no drop-ins."""
-    sections: dict[str, dict[str, list[str]]] = {}
-    current: Optional[dict[str, list[str]]] = None
-    for number, raw in enumerate(path.read_text().splitlines(), 1):
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        where = f"{path}:{number}"
-        assert not line.endswith("\\"), f"{where}: this test does not read continuation lines"
-        if line.startswith("[") and line.endswith("]"):
-            current = sections.setdefault(line[1:-1], {})
-            continue
-        key, equals, value = line.partition("=")
-        assert equals and current is not None, f"{where}: not KEY=VALUE in a section: {raw}"
-        current.setdefault(key.strip(), []).append(value.strip())
-    return sections
-
-
-def unit_setting(unit: dict, section: str, key: str) -> Optional[str]:
-    """The value that counts (the last one), or None if the key is not set."""
-    values = unit.get(section, {}).get(key)
-    return values[-1] if values else None
-
-
 def test_systemd_analyze_verify_accepts_the_units(short_dir, require_tool):
     # The units as they are, but for ExecStart's binary (verify checks that it exists and is
     # executable): no unknown key, no bad value, Requires= resolves. verify only warns about
@@ -332,20 +240,7 @@ def test_systemd_analyze_verify_accepts_the_units(short_dir, require_tool):
     shutil.copyfile(SOCKET_UNIT, socket_unit)
     write_file(service_unit, rewritten(SERVICE_UNIT, {
         f"ExecStart={INSTALLED_BINARY} ": f"ExecStart={program_path('http_min')} "}))
-    command = [analyze, "verify", "--man=no", socket_unit, service_unit]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                                stdin=subprocess.DEVNULL, cwd=short_dir,
-                                env={**os.environ, "SYSTEMD_COLORS": "0"})
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{' '.join(command)} did not finish within {RUN_TIMEOUT} s", pytrace=False)
-    output = result.stdout + result.stderr
-    about_the_units = [line for line in output.splitlines() if "http_min" in line]
-    if result.returncode != 0 and not about_the_units:
-        pytest.skip(f"systemd-analyze verify does not work here ({' '.join(command)}: exit "
-                    f"status {result.returncode}):\n{output}")
-    assert result.returncode == 0 and not about_the_units, (
-        f"{' '.join(command)}: exit status {result.returncode}\n{output}")
+    verify_units(analyze, [socket_unit, service_unit], short_dir)
 
 
 # Run inside the private mount namespace: what connect() says about the path in argv[1].
@@ -386,25 +281,6 @@ def test_a_service_with_private_tmp_cannot_see_a_socket_under_tmp(start_server, 
                     f"{result.returncode}): {result.stderr.strip()}")
     assert said == "ENOENT", f"inside a private /tmp, connect({server.path}) gave {said}"
     assert get(server, "/healthz").body == b"ok"  # while, outside, it serves
-
-
-def bind_like_systemd(path: str, mode: int, gid: int) -> socket.socket:
-    """A listening Unix socket at `path` as systemd makes one for ListenStream=: the mode
-    comes from the umask at bind() (no moment with wider permissions), then the group, then
-    listen()."""
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        old_umask = os.umask(0o777 & ~mode)
-        try:
-            listener.bind(path)
-        finally:
-            os.umask(old_umask)
-        os.chown(path, -1, gid)
-        listener.listen(socket.SOMAXCONN)
-    except BaseException:
-        listener.close()
-        raise
-    return listener
 
 
 @pytest.mark.parametrize("handover", ["sd_listen_fds", "systemd-socket-activate"])
@@ -464,29 +340,6 @@ def test_the_service_serves_the_socket_the_socket_unit_describes(start_server, s
 
 # --------------------------------------------------------------------------------------
 # supervisord
-
-
-def supervisord_program() -> str:
-    """The supervisord executable (Debian package supervisor, which scripts/setup installs),
-    or the test is skipped saying so."""
-    found = shutil.which("supervisord")
-    if found is None:
-        pytest.skip("supervisord is not installed: run ./scripts/setup "
-                    "(or sudo apt-get install supervisor)")
-    return found
-
-
-SUPERVISORD_CONFIG = """\
-; Written by test_lesson10_service_managers.py: a supervisord of the test's own.
-[supervisord]
-nodaemon=true
-logfile={dir}/supervisord.log
-pidfile={dir}/supervisord.pid
-childlogdir={dir}/log
-
-[include]
-files = {include}
-"""
 
 
 def test_supervisord_runs_three_http_min_restarts_a_killed_one_and_stops_them(

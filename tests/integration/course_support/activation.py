@@ -8,9 +8,15 @@ import re
 import signal
 import socket
 import stat
+import subprocess
 import sys
+from pathlib import Path
+from typing import Optional
+
+import pytest
 
 from .processes import Server, ServerStarter
+from .timeouts import RUN_TIMEOUT
 
 # Puts descriptor argv[1] at 3, sets LISTEN_PID/LISTEN_FDS as argv[2] says ("" none, "self"
 # this process, else that pid), and execs the rest: exec keeps the pid, so "self" names the
@@ -67,3 +73,72 @@ def stop_and_keep_the_file(server: Server) -> None:
     assert server.stop(signal.SIGTERM) == 0, server.describe()
     assert stat.S_ISSOCK(os.lstat(path).st_mode), f"http_min removed {path}, not its own"
     os.unlink(path)
+
+
+# systemd's unit files
+
+
+def read_unit(path: Path) -> dict[str, dict[str, list[str]]]:
+    """A systemd unit file as {section: {key: [values]}} (a key may be given several times).
+    Enough for these two files: no line continuations, no drop-ins."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current: Optional[dict[str, list[str]]] = None
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        where = f"{path}:{number}"
+        assert not line.endswith("\\"), f"{where}: this test does not read continuation lines"
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], {})
+            continue
+        key, equals, value = line.partition("=")
+        assert equals and current is not None, f"{where}: not KEY=VALUE in a section: {raw}"
+        current.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+def unit_setting(unit: dict, section: str, key: str) -> Optional[str]:
+    """The value that counts (the last one), or None if the key is not set."""
+    values = unit.get(section, {}).get(key)
+    return values[-1] if values else None
+
+
+def verify_units(analyze: str, units: list[str], cwd: str) -> None:
+    """`systemd-analyze verify` on the unit files `units`: fails the test on any line that
+    names one of them (verify only warns about most mistakes, so the exit status alone would
+    pass them), skips it if verify does not work here at all."""
+    command = [analyze, "verify", "--man=no", *units]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                                stdin=subprocess.DEVNULL, cwd=cwd,
+                                env={**os.environ, "SYSTEMD_COLORS": "0"})
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{' '.join(command)} did not finish within {RUN_TIMEOUT} s", pytrace=False)
+    output = result.stdout + result.stderr
+    names = [os.path.splitext(os.path.basename(unit))[0] for unit in units]
+    about_the_units = [line for line in output.splitlines() if any(name in line for name in names)]
+    if result.returncode != 0 and not about_the_units:
+        pytest.skip(f"systemd-analyze verify does not work here ({' '.join(command)}: exit "
+                    f"status {result.returncode}):\n{output}")
+    assert result.returncode == 0 and not about_the_units, (
+        f"{' '.join(command)}: exit status {result.returncode}\n{output}")
+
+
+def bind_like_systemd(path: str, mode: int, gid: int) -> socket.socket:
+    """A listening Unix socket at `path` as systemd makes one for ListenStream=: the mode
+    comes from the umask at bind() (no moment with wider permissions), then the group, then
+    listen()."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        old_umask = os.umask(0o777 & ~mode)
+        try:
+            listener.bind(path)
+        finally:
+            os.umask(old_umask)
+        os.chown(path, -1, gid)
+        listener.listen(socket.SOMAXCONN)
+    except BaseException:
+        listener.close()
+        raise
+    return listener

@@ -7,8 +7,8 @@ paths changed.
 
 What a test can rely on, besides what processes.StartedProcess promises:
 
-- The files are used as shipped. for_test() only moves what must move: /run/http_min/ to
-  the test's socket directory, /run/nginx/ and /var/log/nginx/ and the pid file into the
+- The files are used as shipped. for_test() only moves what must move: /run/http_min/ (and
+  chapter 13's /run/app/) to the test's socket directory, /run/nginx/ and /var/log/nginx/ and the pid file into the
   prefix, /etc/nginx/snippets/http_min/ to rewritten copies of nginx/snippets (or to the
   files a test names instead), `listen 80` to a free port on 127.0.0.1, backend addresses
   to the ones the test started. It also sets the error log level (notice), the number of
@@ -54,6 +54,7 @@ EXAMPLES = REPO_ROOT / "nginx" / "examples"
 # Where the shipped files expect things on a production host.
 INSTALLED_SNIPPETS = "/etc/nginx/snippets/http_min/"
 PRODUCTION_SOCKETS = "/run/http_min/"
+PRODUCTION_APP_SOCKETS = "/run/app/"  # chapter 13's app servers (upstream-app-unix.conf)
 PRODUCTION_NGINX_RUN = "/run/nginx/"
 PRODUCTION_LOGS = "/var/log/nginx/"
 
@@ -152,6 +153,7 @@ def for_test(text: str, prefix: NginxPrefix, *, port: int, sockets: str,
     for shipped, actual in backends.items():
         text = text.replace(shipped, actual)
     text = text.replace(PRODUCTION_SOCKETS, sockets.rstrip("/") + "/")
+    text = text.replace(PRODUCTION_APP_SOCKETS, sockets.rstrip("/") + "/")
     text = text.replace(PRODUCTION_NGINX_RUN, prefix.run_dir + "/")
 
     def include(match: re.Match) -> str:
