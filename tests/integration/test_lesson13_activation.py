@@ -87,6 +87,8 @@ def test_systemd_socket_activate_starts_each_server_on_its_socket(start_server, 
     assert command_name(server.process.pid) == "systemd-socket-", server.describe()
     assert pid_of(server) in serving_pids(server)
     assert command_name(server.process.pid) == "python3", server.describe()
+    # The server serves the socket as it found it: no chmod() of its own.
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, oct(os.stat(path).st_mode)
     stop_and_keep_the_file(server, path)
 
 
