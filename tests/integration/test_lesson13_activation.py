@@ -153,6 +153,18 @@ def test_systemd_analyze_verify_accepts_the_app_units(short_dir, require_tool):
     verify_units(analyze, units, short_dir)
 
 
+@pytest.mark.parametrize("name", ["uvicorn", "hypercorn"])
+def test_the_app_service_comments_give_the_inherited_socket_option_the_tests_run(name):
+    # "# uvicorn instead:    ExecStart=..." and the hypercorn line: the option that takes
+    # descriptor 3 must be the one the activation tests run (hypercorn without
+    # --bind fd://3 would listen on 127.0.0.1:8000 instead).
+    shown = re.search(rf"^# {name} instead:\s+ExecStart=(.*)$", SERVICE_UNIT.read_text(), re.M)
+    assert shown, f"app.service gives no {name} line"
+    tested = command(name, fd=3)
+    where = tested[tested.index(name) + 1:tested.index("--loop") if name == "uvicorn" else -1]
+    assert " ".join(where) in shown[1], (where, shown[1])
+
+
 def test_the_app_service_serves_the_socket_the_app_socket_unit_describes(start_server,
                                                                          short_dir):
     socket_unit, service_unit = read_unit(SOCKET_UNIT), read_unit(SERVICE_UNIT)
