@@ -87,6 +87,8 @@ def test_systemd_socket_activate_starts_each_server_on_its_socket(start_server, 
     assert command_name(server.process.pid) == "systemd-socket-", server.describe()
     assert pid_of(server) in serving_pids(server)
     assert command_name(server.process.pid) == "python3", server.describe()
+    # The server serves the socket as it found it: no chmod() of its own.
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, oct(os.stat(path).st_mode)
     stop_and_keep_the_file(server, path)
 
 
@@ -149,6 +151,18 @@ def test_systemd_analyze_verify_accepts_the_app_units(short_dir, require_tool):
     analyze = require_tool("systemd-analyze")
     units = [shutil.copy(unit, short_dir) for unit in (SOCKET_UNIT, SERVICE_UNIT)]
     verify_units(analyze, units, short_dir)
+
+
+@pytest.mark.parametrize("name", ["uvicorn", "hypercorn"])
+def test_the_app_service_comments_give_the_inherited_socket_option_the_tests_run(name):
+    # "# uvicorn instead:    ExecStart=..." and the hypercorn line: the option that takes
+    # descriptor 3 must be the one the activation tests run (hypercorn without
+    # --bind fd://3 would listen on 127.0.0.1:8000 instead).
+    shown = re.search(rf"^# {name} instead:\s+ExecStart=(.*)$", SERVICE_UNIT.read_text(), re.M)
+    assert shown, f"app.service gives no {name} line"
+    tested = command(name, fd=3)
+    where = tested[tested.index(name) + 1:tested.index("--loop") if name == "uvicorn" else -1]
+    assert " ".join(where) in shown[1], (where, shown[1])
 
 
 def test_the_app_service_serves_the_socket_the_app_socket_unit_describes(start_server,

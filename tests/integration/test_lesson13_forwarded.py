@@ -82,6 +82,7 @@ BELIEVED_FROM_A_UNIX_PEER = {
     "gunicorn": ("", "https"),  # REMOTE_ADDR empty, the scheme believed
     "hypercorn": (None, "http"),  # no proxy-header support at all
     "aiohttp": ("", "http"),  # request.remote empty, headers ignored
+    "asyncio": ("", "http"),  # the chapter's handler: the peer as asyncio gives it, no headers
 }
 
 

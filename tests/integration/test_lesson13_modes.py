@@ -139,7 +139,8 @@ def private_directory():
 
 @pytest.fixture(scope="module")
 def servers_in_a_private_directory(private_directory):
-    cases = {server: (server, f"{server}.sock", 0o022, ()) for server in ("uvicorn", "gunicorn")}
+    cases = {server: (server, f"{server}.sock", 0o022, ())
+             for server in ("uvicorn", "gunicorn", "aiohttp")}
     with started(private_directory, cases) as servers:
         yield servers
 
@@ -152,6 +153,15 @@ def test_a_private_directory_refuses_another_user_even_a_world_writable_socket(
     assert mode_of(path) & 0o002, "the socket itself lets others write"
     assert connect_as(path) == "EACCES"  # search permission on the directory: denied
     assert connect_as(path, groups=[proxy_group()]) == "connected"
+
+
+def test_a_private_directory_does_not_open_a_0755_socket_to_the_group(
+        servers_in_a_private_directory):
+    # The directory only keeps people out: aiohttp's 0755 socket stays shut to the group.
+    needs_root()
+    path = servers_in_a_private_directory["aiohttp"].path
+    assert oct(mode_of(path)) == oct(0o755)
+    assert connect_as(path, groups=[proxy_group()]) == "EACCES"
 
 
 # Each server's own fix: what it is told, and the mode it then gives. The outer umask is

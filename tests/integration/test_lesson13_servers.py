@@ -63,6 +63,16 @@ def test_each_server_answers_through_nginx_over_its_unix_socket(proxy, server):
     assert "(2: No such file or directory)" in nginx.error_log()[logged:]
 
 
+def test_nginx_passes_on_hypercorns_status_line_without_a_reason_phrase(proxy):
+    # hypercorn 0.13 writes "HTTP/1.1 200 " (test_lesson13_bench); nginx copies the
+    # upstream's status line rather than writing its own "200 OK".
+    nginx, directory = proxy
+    with app_servers.start("hypercorn", uds=os.path.join(directory, SOCKET_NAME)):
+        response = nginx.get("/")
+    assert response.status == 200, response
+    assert response.head.startswith(b"HTTP/1.1 200 \r\n"), response.head[:40]
+
+
 @pytest.mark.parametrize("server", ["aiohttp", "asyncio"])
 def test_one_handler_answers_over_the_unix_socket_and_tcp(server, short_dir):
     # aiohttp: a UnixSite and a TCPSite on one runner; asyncio: start_unix_server and

@@ -91,6 +91,15 @@ def test_uvicorn_workers_both_serve_one_unix_socket(uvicorn_two_workers):
     assert server.process.pid not in pids, "the master itself should not serve"
 
 
+def test_hypercorn_workers_both_serve_one_unix_socket(short_dir):
+    with app_servers.start("hypercorn", short_dir, workers=2) as server:
+        pids = wait_for_pids(server.path, 2, "two hypercorn workers answering")
+        assert len(pids) == 2, pids
+        for pid in pids:
+            assert proc_stat(pid)["ppid"] == server.process.pid, f"{pid} is not the master's child"
+        assert server.process.pid not in pids, "the master itself should not serve"
+
+
 def test_uvicorn_never_replaces_a_killed_worker_and_hangs_with_none_left(uvicorn_two_workers):
     server, path, pids = uvicorn_two_workers
     victim, survivor = sorted(pids)
