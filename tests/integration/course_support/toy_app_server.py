@@ -40,6 +40,10 @@ def main() -> int:
     parser.add_argument("--signal-file")
     options = parser.parse_args()
     options.path = options.path.removeprefix("unix:")  # as gunicorn's --bind takes it
+    if "{path}" in options.path:  # fail at once, rather than make a file called {path}
+        print(f"toy_app_server: cannot start: {options.path}: the placeholder was not replaced",
+              flush=True)
+        return 2
 
     def record_pid() -> None:
         if options.pid_file:
