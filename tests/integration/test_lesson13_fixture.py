@@ -233,35 +233,33 @@ except Exception as error:
 """
 
 
-def test_a_server_that_never_listens_fails_at_the_deadline_and_is_killed(pid_file):
-    # In a process of its own: a version without a deadline hangs, and is killed at 15 s.
+def fails_at_the_ready_deadline(pid_file: Path, *toy_options: str) -> str:
+    """Runs the fixture with ready_timeout=1.0 on a toy that never becomes ready, in a
+    process of its own (a version that waits forever is killed at 15 s); checks it raised
+    at the deadline and left nothing running. Returns what it printed."""
     started = time.monotonic()
     result = run([sys.executable, "-c", NEVER_LISTENS, str(fixture_module_path()),
-                  *toy("--never-listen", "--pid-file", str(pid_file))], timeout=15.0,
+                  *toy(*toy_options, "--pid-file", str(pid_file))], timeout=15.0,
                  env={**os.environ, "UDS_APP_DIR": str(pid_file.parent)})  # if killed: ours
     elapsed = time.monotonic() - started
     assert result.stdout.startswith("raised: ") and "within 1.0 s" in result.stdout, (
         f"{result.stdout}{result.stderr}")
-    assert "busy, not listening yet" in result.stdout, (
-        f"the server's output is missing from the failure:\n{result.stdout}")
     assert elapsed < 10.0, f"took {elapsed:.1f} s with ready_timeout=1.0"
     left = [pid for pid in pids(pid_file) if alive_or_zombie(pid) == "running"]
-    assert left == [], f"the server that never listened still runs: pid {left}"
+    assert left == [], f"the server that was never ready still runs: pid {left}"
+    return result.stdout
+
+
+def test_a_server_that_never_listens_fails_at_the_deadline_and_is_killed(pid_file):
+    output = fails_at_the_ready_deadline(pid_file, "--never-listen")
+    assert "busy, not listening yet" in output, (
+        f"the server's output is missing from the failure:\n{output}")
 
 
 def test_a_server_whose_listen_queue_is_full_fails_at_the_deadline(pid_file):
     # The toy listens with a full queue and never accepts: connect() blocks. A probe without
-    # a timeout of its own never returns to look at the deadline (killed at 15 s).
-    started = time.monotonic()
-    result = run([sys.executable, "-c", NEVER_LISTENS, str(fixture_module_path()),
-                  *toy("--full-queue", "--pid-file", str(pid_file))], timeout=15.0,
-                 env={**os.environ, "UDS_APP_DIR": str(pid_file.parent)})
-    elapsed = time.monotonic() - started
-    assert result.stdout.startswith("raised: ") and "within 1.0 s" in result.stdout, (
-        f"{result.stdout}{result.stderr}")
-    assert elapsed < 10.0, f"took {elapsed:.1f} s with ready_timeout=1.0"
-    left = [pid for pid in pids(pid_file) if alive_or_zombie(pid) == "running"]
-    assert left == [], f"the server still runs: pid {left}"
+    # a timeout of its own never returns to look at the deadline.
+    fails_at_the_ready_deadline(pid_file, "--full-queue")
 
 
 def test_a_socket_file_left_behind_fails_unless_allowed_then_is_removed(serve_on_unix_socket,
