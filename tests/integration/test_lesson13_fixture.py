@@ -328,8 +328,8 @@ def test_a_socket_path_too_long_is_refused_naming_the_limit(serve_on_unix_socket
 
 
 def test_a_socket_path_of_107_bytes_is_served_and_108_refused(serve_on_unix_socket, short_dir):
-    # Bytes, not characters: "é" is two bytes in UTF-8. (Linux would even bind a 108-byte
-    # path, with no NUL; a C program's strcpy into sun_path would not.)
+    # Bytes, not characters: "é" is two bytes in UTF-8. (At 108 bytes the toy's own bind()
+    # fails, "AF_UNIX path too long": the fixture must refuse before it starts anything.)
     tail = len(os.fsencode(short_dir)) + len("/") + len("/app.sock")
     fits = os.path.join(short_dir, "é" * ((107 - tail) // 2) + "f" * ((107 - tail) % 2))
     too_long = os.path.join(short_dir, "é" * ((108 - tail) // 2) + "t" * ((108 - tail) % 2))
