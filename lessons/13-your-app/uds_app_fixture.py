@@ -55,12 +55,23 @@ class AppServerError(Exception):
 
 
 class _Server:
-    """The started process and what it printed (in a file: a pipe nobody reads fills up)."""
+    """The started process and what it printed (in a file: a pipe nobody reads fills up).
+    As a context manager it closes that file at the end."""
 
     def __init__(self, command: Sequence[str], directory: str) -> None:
         self.log = tempfile.TemporaryFile(dir=directory)
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=self.log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=self.log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        except BaseException:
+            self.log.close()
+            raise
+
+    def __enter__(self) -> "_Server":
+        return self
+
+    def __exit__(self, *exception) -> None:
+        self.log.close()
 
     def describe(self) -> str:
         # pread, not seek and read: the server shares the file's offset and writes at it.
@@ -137,19 +148,20 @@ def serve_on_unix_socket(command: Sequence[str], directory: Optional[str] = None
                                  f"Unix socket path holds at most {SUN_PATH_BYTES - 1} (sun_path "
                                  f"is {SUN_PATH_BYTES} bytes with the NUL): use a shorter "
                                  "directory")
-        server = _Server([argument.replace("{path}", path) for argument in command], directory)
-        try:
-            _wait_until_accepting(server, path, ready_timeout)
-            yield path
-        finally:
-            problem = _stop(server, stop_timeout)
-        if problem is None and os.path.lexists(path):
-            if not leaves_socket_file:
-                problem = (f"the server exited but left its socket file {path} behind "
-                           f"(to accept that: {LEAVES_SOCKET_VARIABLE}=1).")
-            os.unlink(path)
-        if problem:
-            raise AppServerError(f"{problem}\n{server.describe()}")
+        with _Server([argument.replace("{path}", path) for argument in command],
+                     directory) as server:
+            try:
+                _wait_until_accepting(server, path, ready_timeout)
+                yield path
+            finally:
+                problem = _stop(server, stop_timeout)
+            if problem is None and os.path.lexists(path):
+                if not leaves_socket_file:
+                    problem = (f"the server exited but left its socket file {path} behind "
+                               f"(to accept that: {LEAVES_SOCKET_VARIABLE}=1).")
+                os.unlink(path)
+            if problem:
+                raise AppServerError(f"{problem}\n{server.describe()}")
     finally:
         if made_directory:
             shutil.rmtree(directory, ignore_errors=True)

@@ -10,6 +10,7 @@ Two kinds of tests:
 """
 
 import contextlib
+import gc
 import importlib.util
 import os
 import re
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -158,9 +160,50 @@ def get(path: str) -> bytes:
 
 
 def test_a_server_slow_to_listen_is_waited_for_by_connecting(serve_on_unix_socket):
-    # The toy listens only after 1.5 s: a fixed sleep shorter than that yields too early.
-    with serve_on_unix_socket(toy("--listen-after", "1.5")) as path:
+    # The toy binds at once and listens only after 1.5 s: a fixed sleep shorter than that
+    # yields too early, and so does waiting for the socket file to exist; meanwhile connect()
+    # is refused (ECONNREFUSED), which means "not yet", not a failure.
+    with serve_on_unix_socket(toy("--bind-early", "--listen-after", "1.5")) as path:
         assert get(path).startswith(b"HTTP/1.0 200 OK"), "not accepting once yielded"
+
+
+def test_every_probe_and_file_is_closed(serve_on_unix_socket):
+    # The toy listens after 0.3 s: several probes are refused before one connects. Whatever
+    # the fixture opened and forgot (a probe, the output file, an unwaited Popen) warns.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with serve_on_unix_socket(toy("--listen-after", "0.3")):
+            pass
+        gc.collect()
+    unclosed = [str(warning.message) for warning in caught
+                if issubclass(warning.category, ResourceWarning)]
+    assert unclosed == [], "left open: " + "; ".join(unclosed)
+
+
+def test_a_path_inside_an_argument_is_replaced(serve_on_unix_socket):
+    # gunicorn takes --bind unix:{path}: the placeholder is part of an argument.
+    command = [sys.executable, str(TOY), "unix:{path}"]
+    with serve_on_unix_socket(command) as path:
+        assert get(path).startswith(b"HTTP/1.0 200 OK"), "not accepting once yielded"
+
+
+def test_a_server_that_prints_a_lot_is_not_blocked_by_its_output(serve_on_unix_socket):
+    # 256 KiB before it listens: more than a pipe holds (64 KiB), so a pipe nobody reads
+    # blocks the server's write, and it never listens.
+    with serve_on_unix_socket(toy("--print-first", str(256 * 1024)), ready_timeout=5.0) as path:
+        assert get(path).startswith(b"HTTP/1.0 200 OK"), "not accepting once yielded"
+
+
+def test_a_failure_in_the_with_block_stops_the_server_and_propagates(serve_on_unix_socket,
+                                                                     pid_file):
+    class Failure(Exception):
+        pass
+
+    with pytest.raises(Failure):
+        with serve_on_unix_socket(toy("--pid-file", str(pid_file))) as path:
+            raise Failure("a test failed")
+    assert [alive_or_zombie(pid) for pid in pids(pid_file)] == [""], "the server was not reaped"
+    assert not os.path.lexists(path), "its socket file is still there"
 
 
 def test_a_server_that_exits_at_once_fails_fast_with_its_output(serve_on_unix_socket):
@@ -172,6 +215,9 @@ def test_a_server_that_exits_at_once_fails_fast_with_its_output(serve_on_unix_so
     assert "pretend configuration error" in str(raised.value), "the server's output is missing"
     assert "exited" in str(raised.value), str(raised.value)
     assert elapsed < 4.0, f"took {elapsed:.1f} s: the exit was not noticed before the deadline"
+    # The toy printed the path it was given: the directory made for it must be gone.
+    path = re.search(r"cannot start: (\S+): pretend", str(raised.value)).group(1)
+    assert not os.path.exists(os.path.dirname(path)), f"{os.path.dirname(path)} was left behind"
 
 
 NEVER_LISTENS = """
@@ -187,18 +233,33 @@ except Exception as error:
 """
 
 
-def test_a_server_that_never_listens_fails_at_the_deadline_and_is_killed(pid_file):
-    # In a process of its own: a version without a deadline hangs, and is killed at 15 s.
+def fails_at_the_ready_deadline(pid_file: Path, *toy_options: str) -> str:
+    """Runs the fixture with ready_timeout=1.0 on a toy that never becomes ready, in a
+    process of its own (a version that waits forever is killed at 15 s); checks it raised
+    at the deadline and left nothing running. Returns what it printed."""
     started = time.monotonic()
     result = run([sys.executable, "-c", NEVER_LISTENS, str(fixture_module_path()),
-                  *toy("--never-listen", "--pid-file", str(pid_file))], timeout=15.0,
+                  *toy(*toy_options, "--pid-file", str(pid_file))], timeout=15.0,
                  env={**os.environ, "UDS_APP_DIR": str(pid_file.parent)})  # if killed: ours
     elapsed = time.monotonic() - started
     assert result.stdout.startswith("raised: ") and "within 1.0 s" in result.stdout, (
         f"{result.stdout}{result.stderr}")
     assert elapsed < 10.0, f"took {elapsed:.1f} s with ready_timeout=1.0"
     left = [pid for pid in pids(pid_file) if alive_or_zombie(pid) == "running"]
-    assert left == [], f"the server that never listened still runs: pid {left}"
+    assert left == [], f"the server that was never ready still runs: pid {left}"
+    return result.stdout
+
+
+def test_a_server_that_never_listens_fails_at_the_deadline_and_is_killed(pid_file):
+    output = fails_at_the_ready_deadline(pid_file, "--never-listen")
+    assert "busy, not listening yet" in output, (
+        f"the server's output is missing from the failure:\n{output}")
+
+
+def test_a_server_whose_listen_queue_is_full_fails_at_the_deadline(pid_file):
+    # The toy listens with a full queue and never accepts: connect() blocks. A probe without
+    # a timeout of its own never returns to look at the deadline.
+    fails_at_the_ready_deadline(pid_file, "--full-queue")
 
 
 def test_a_socket_file_left_behind_fails_unless_allowed_then_is_removed(serve_on_unix_socket,
@@ -264,6 +325,22 @@ def test_a_socket_path_too_long_is_refused_naming_the_limit(serve_on_unix_socket
             pytest.fail("yielded a path longer than sun_path")
     assert "107" in str(raised.value), str(raised.value)
     assert pids(pid_file) == [], "the server was started anyway"
+
+
+def test_a_socket_path_of_107_bytes_is_served_and_108_refused(serve_on_unix_socket, short_dir):
+    # Bytes, not characters: "é" is two bytes in UTF-8. (At 108 bytes the toy's own bind()
+    # fails, "AF_UNIX path too long": the fixture must refuse before it starts anything.)
+    tail = len(os.fsencode(short_dir)) + len("/") + len("/app.sock")
+    fits = os.path.join(short_dir, "é" * ((107 - tail) // 2) + "f" * ((107 - tail) % 2))
+    too_long = os.path.join(short_dir, "é" * ((108 - tail) // 2) + "t" * ((108 - tail) % 2))
+    for directory in (fits, too_long):
+        os.mkdir(directory)
+    with serve_on_unix_socket(toy(), fits) as path:
+        assert len(os.fsencode(path)) == 107 and get(path).startswith(b"HTTP/1.0 200 OK")
+    assert len(os.fsencode(os.path.join(too_long, "app.sock"))) == 108
+    with pytest.raises(Exception, match="107"):
+        with serve_on_unix_socket(toy(), too_long):
+            pytest.fail("yielded a path of 108 bytes")
 
 
 def test_a_server_that_died_during_the_test_is_reported(serve_on_unix_socket, pid_file):

@@ -2,12 +2,16 @@
 fixture (serve_on_unix_socket): each way a server can be slow, broken or untidy, so that
 the fixture is seen to cope with it.
 
-    python3 toy_app_server.py PATH [--listen-after S] [--never-listen] [--exit-at-once]
-        [--leave-socket] [--ignore-sigterm] [--fork-worker] [--pid-file F] [--signal-file F]
+    python3 toy_app_server.py [unix:]PATH [--listen-after S] [--bind-early] [--never-listen]
+        [--full-queue] [--exit-at-once] [--leave-socket] [--ignore-sigterm] [--fork-worker]
+        [--print-first BYTES] [--pid-file F] [--signal-file F]
 
 It answers every connection with a fixed HTTP response. On SIGTERM it removes its socket
 file (unless --leave-socket) and exits 0; --signal-file records the signal's name first.
 --pid-file gets one line per process: the server's pid, then its worker's (--fork-worker).
+--bind-early binds before the --listen-after wait (the file exists, connect() is refused);
+--full-queue listens with a backlog of 0, fills it with a connection of its own and never
+accepts (connect() then blocks); --print-first prints that many bytes before anything else.
 """
 
 import argparse
@@ -24,6 +28,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("path")
     parser.add_argument("--listen-after", type=float, default=0.0)
+    parser.add_argument("--bind-early", action="store_true")
+    parser.add_argument("--full-queue", action="store_true")
+    parser.add_argument("--print-first", type=int, default=0)
     parser.add_argument("--never-listen", action="store_true")
     parser.add_argument("--exit-at-once", action="store_true")
     parser.add_argument("--leave-socket", action="store_true")
@@ -32,6 +39,11 @@ def main() -> int:
     parser.add_argument("--pid-file")
     parser.add_argument("--signal-file")
     options = parser.parse_args()
+    options.path = options.path.removeprefix("unix:")  # as gunicorn's --bind takes it
+    if "{path}" in options.path:  # fail at once, rather than make a file called {path}
+        print(f"toy_app_server: cannot start: {options.path}: the placeholder was not replaced",
+              flush=True)
+        return 2
 
     def record_pid() -> None:
         if options.pid_file:
@@ -39,6 +51,9 @@ def main() -> int:
                 pid_file.write(f"{os.getpid()}\n")
 
     record_pid()
+    if options.print_first:  # a chatty start: more than a pipe nobody reads can hold
+        sys.stdout.write("." * options.print_first + "\n")
+        sys.stdout.flush()
     if options.exit_at_once:
         print(f"toy_app_server: cannot start: {options.path}: pretend configuration error",
               flush=True)
@@ -59,12 +74,23 @@ def main() -> int:
         signal.pause()
         return 0
     if options.never_listen:
+        print("toy_app_server: busy, not listening yet", flush=True)
         signal.pause()
         return 0
     # The slow start being shown: a server busy before it listens (importing, migrating).
-    threading.Event().wait(options.listen_after)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(options.path)
+    if options.bind_early:
+        listener.bind(options.path)
+    threading.Event().wait(options.listen_after)
+    if not options.bind_early:
+        listener.bind(options.path)
+    if options.full_queue:
+        listener.listen(0)
+        queued = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        queued.connect(options.path)  # the one connection a backlog of 0 lets wait
+        print("toy_app_server: listening, never accepting", flush=True)
+        signal.pause()
+        return 0
     listener.listen()
     print(f"toy_app_server: listening on {options.path}", flush=True)
     while True:
