@@ -236,7 +236,9 @@ def test_a_worker_shares_no_pipe_or_socket_with_its_master_but_the_listener(star
     assert listener in masters, f"the master does not hold the listener: {masters}"
 
     def shared_with_master(worker):
-        return (pipes_and_sockets(worker) & masters) - {listener}
+        # The master's descriptors read again each time: just after a fork the master still
+        # holds the pipe it made for that child (the child's own stop pipe), and closes it.
+        return (pipes_and_sockets(worker) & pipes_and_sockets(master)) - {listener}
 
     # A worker just forked holds the master's stop pipe until fork_child() has replaced it:
     # what counts is what it still holds once it is under way, so look for a while.
