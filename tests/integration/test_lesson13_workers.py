@@ -224,7 +224,7 @@ def pid_or_none(path: str) -> Optional[int]:
         return None
 
 
-def test_killing_a_pool_process_under_load_loses_no_get_and_supervisord_restarts_it(
+def test_killing_a_pool_process_under_load_fails_no_get_and_supervisord_restarts_it(
         nothing_left_running, start_server, nginx, short_dir):
     manager, sockets = start_pool(start_server, short_dir)
     pids = [pid_at(path) for path in sockets]
@@ -236,19 +236,30 @@ def test_killing_a_pool_process_under_load_loses_no_get_and_supervisord_restarts
     answered_by: set[int] = set()
     victim = pids[1]
 
-    def one_get(number: int) -> int:
+    def one_get(number: int) -> int | str:
         if number == LOAD_REQUESTS // 4:  # a quarter of the way: a crash, mid-load
             os.kill(victim, signal.SIGKILL)
-        response = proxy.get("/pid")
+        try:
+            response = proxy.get("/pid")
+        except AssertionError as error:
+            # The process died between its response head (which nginx had already passed
+            # on) and its body: bytes sent cannot be taken back, so nginx closes instead.
+            if "closed the connection before" not in str(error):
+                raise
+            return "cut mid-response"
         if response.status == 200:
             answered_by.add(int(response.body))
         return response.status
 
     with concurrent.futures.ThreadPoolExecutor(LOAD_THREADS) as pool:
         statuses = list(pool.map(one_get, range(LOAD_REQUESTS)))
-    assert statuses == [200] * LOAD_REQUESTS, (
+    # No GET gets an error status: every one the dead process had not begun to answer is
+    # passed on. Only a response already under way when it died can be cut, and at most one
+    # per thread was in flight.
+    cut = statuses.count("cut mid-response")
+    assert statuses.count(200) + cut == LOAD_REQUESTS and cut <= LOAD_THREADS, (
         f"{LOAD_REQUESTS - statuses.count(200)} of {LOAD_REQUESTS} GETs failed: "
-        f"{sorted(set(statuses))}\n{proxy.describe()}")
+        f"{sorted(set(map(str, statuses)))}\n{proxy.describe()}")
     assert {pids[0], pids[2]} <= answered_by, answered_by  # the survivors shared the load
     # nginx met the dead process (a failed connect(), or a connection reset mid-request),
     # and passed those requests on.
