@@ -168,20 +168,26 @@ std::string write_proc_self(const std::string& name, const std::string& text) {
 
 // In a forked child: enters a new user namespace that maps only this process's own uid and
 // gid (to themselves), as `unshare --user --map-current-user` does. Returns what failed.
-std::string enter_user_namespace_mapping_only_myself() {
+std::string enter_user_namespace_as(uid_t inside_uid, gid_t inside_gid) {
     const uid_t uid = ::geteuid();
     const gid_t gid = ::getegid();
     // After setuid() the kernel makes /proc/self root's: let this process write its maps.
     if (::prctl(PR_SET_DUMPABLE, 1) != 0) return "prctl: " + raw_sockets::errno_name(errno);
     if (::unshare(CLONE_NEWUSER) != 0) return "unshare: " + raw_sockets::errno_name(errno);
-    if (std::string failed =
-            write_proc_self("uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1");
+    if (std::string failed = write_proc_self(
+            "uid_map", std::to_string(inside_uid) + " " + std::to_string(uid) + " 1");
         !failed.empty()) {
         return failed;
     }
     // An unprivileged process must give up setgroups() before it may write its gid_map.
     if (std::string failed = write_proc_self("setgroups", "deny"); !failed.empty()) return failed;
-    return write_proc_self("gid_map", std::to_string(gid) + " " + std::to_string(gid) + " 1");
+    return write_proc_self("gid_map",
+                           std::to_string(inside_gid) + " " + std::to_string(gid) + " 1");
+}
+
+// The same, keeping its own ids' numbers (as `unshare --user --map-current-user` does).
+std::string enter_user_namespace_mapping_only_myself() {
+    return enter_user_namespace_as(::geteuid(), ::getegid());
 }
 
 // Why the user-namespace tests skip, when this machine does not let the process make one.
@@ -459,6 +465,22 @@ TEST(UserNamespaces, AnIdTheReadersNamespaceDoesNotMapReadsAsTheOverflowUid) {
                                   " gid=" + std::to_string(overflow_group));
     // The same socket, read from our namespace: our own uid.
     EXPECT_EQ(raw_sockets::peer_credentials(theirs).uid, ::geteuid());
+}
+
+TEST(UserNamespaces, UidAndGidAreReportedApartWhereTheirNumbersDiffer) {
+    if (const std::string why = user_namespaces_unavailable(); !why.empty()) {
+        GTEST_SKIP() << why;
+    }
+    // A user's uid and gid are often one number (1000 and 1000; root's 0 and 0), where a
+    // reader that swapped them would go unnoticed. In a user namespace of its own the child
+    // is uid 0 and gid 1, and a pair it makes names it so.
+    Child child([]() -> std::string {
+        if (std::string failed = enter_user_namespace_as(0, 1); !failed.empty()) return failed;
+        auto [ours, theirs] = raw_sockets::socket_pair();
+        const auto credentials = raw_sockets::peer_credentials(theirs);
+        return "uid=" + std::to_string(credentials.uid) + " gid=" + std::to_string(credentials.gid);
+    });
+    EXPECT_EQ(child.finish(), "uid=0 gid=1");
 }
 
 TEST(UserNamespaces, HostRootReadsAsTheOverflowUidInANamespaceThatMapsOnlyTheServersUid) {

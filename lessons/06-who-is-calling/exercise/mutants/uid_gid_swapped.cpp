@@ -1,5 +1,5 @@
 // Mutant: Returns uid and gid in the wrong order: {pid, gid, uid}.
-// Caught by: lesson06.PeerCredentials.ReportsTheConnectingProcess
+// Caught by: lesson06.UserNamespaces.UidAndGidAreReportedApartWhereTheirNumbersDiffer
 //
 // SO_PEERCRED: the identity of the process at the other end of a Unix socket.
 // Chapter 06's exercise (lessons/06-who-is-calling/exercise/peer_credentials.cpp) replaces
