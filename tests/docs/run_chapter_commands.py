@@ -244,7 +244,8 @@ class Runner:
             return
         pattern = re.compile(self.localised(ready))
         deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
+        ended = False
+        while True:  # the log is read once more after the program ended or time ran out
             with open(log, encoding="utf-8", errors="replace") as text:
                 found = pattern.search(text.read())
             if found:
@@ -252,9 +253,14 @@ class Runner:
                     for variable, value in found.groupdict().items():
                         state.write(f"export {variable}={shlex.quote(value)}\n")
                 return
-            if process.poll() is not None:
+            left = deadline - time.monotonic()
+            if ended or left <= 0:
                 break
-            time.sleep(0.05)
+            try:  # returns at once if the program ends; else the log is read again
+                process.wait(timeout=min(0.05, left))
+                ended = True
+            except subprocess.TimeoutExpired:
+                pass
         with open(log, encoding="utf-8", errors="replace") as text:
             self.fail(line, f"{name} never printed {ready!r}; it printed:\n{text.read()}")
 
